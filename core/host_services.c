@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The services table every plugin receives: logging, errors, guest memory, IRQs, events, config. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "log.h"
+#include "vm.h"
+
+static void host_log(struct smcore_ctx *ctx, enum smcore_log_level level, const char *fmt, ...)
+{
+	va_list args;
+
+	va_start(args, fmt);
+	log__vwrite(level, ctx->name, fmt, args);
+	va_end(args);
+}
+
+static int host_error(struct smcore_ctx *ctx, int err, const char *fmt, ...)
+{
+	va_list args;
+	int code = err < 0 ? -err : err;
+
+	if (code == 0)
+		code = EIO;
+	if (!ctx->err)
+		return -code;
+	ctx->err->code = code;
+	va_start(args, fmt);
+	vsnprintf(ctx->err->message, sizeof(ctx->err->message), fmt, args);
+	va_end(args);
+	return -code;
+}
+
+static int host_gpa_read(struct smcore_ctx *ctx, uint64_t gpa, void *buf, size_t len)
+{
+	return guest_memory__read(&ctx->vm->mem, gpa, buf, len);
+}
+
+static int host_gpa_write(struct smcore_ctx *ctx, uint64_t gpa, const void *buf, size_t len)
+{
+	return guest_memory__write(&ctx->vm->mem, gpa, buf, len);
+}
+
+static void *host_gpa_to_hva(struct smcore_ctx *ctx, uint64_t gpa, uint64_t len)
+{
+	return guest_memory__hva(&ctx->vm->mem, gpa, len);
+}
+
+static int host_irq_set(struct smcore_ctx *ctx, uint32_t line, int level)
+{
+	struct sm_vm *vm = ctx->vm;
+
+	return vm->accel->irq_line(vm->handle, line, level ? 1 : 0);
+}
+
+static int host_fd_watch(struct smcore_ctx *ctx, int fd, uint32_t events,
+			 smcore_fd_callback cb, void *opaque)
+{
+	return event_loop__watch(&ctx->vm->events, fd, events, cb, opaque);
+}
+
+static int host_fd_unwatch(struct smcore_ctx *ctx, int fd)
+{
+	return event_loop__unwatch(&ctx->vm->events, fd);
+}
+
+static int host_timer_add(struct smcore_ctx *ctx, uint64_t ns, smcore_timer_callback cb, void *opaque)
+{
+	return event_loop__timer(&ctx->vm->events, ns, cb, opaque);
+}
+
+static const struct config_value *find_value(const struct smcore_ctx *ctx, const char *key)
+{
+	const struct config_value *found = NULL;
+
+	if (!ctx->section)
+		return NULL;
+	/* The last assignment wins, so --set overrides the file. */
+	for (size_t i = 0; i < ctx->section->count; i++) {
+		if (strcmp(ctx->section->values[i].key, key) == 0)
+			found = &ctx->section->values[i];
+	}
+	return found;
+}
+
+static const char *host_config_get(struct smcore_ctx *ctx, const char *key)
+{
+	const struct config_value *value = find_value(ctx, key);
+
+	return value ? value->value : NULL;
+}
+
+static int host_config_error(struct smcore_ctx *ctx, const char *key, const char *fmt, ...)
+{
+	const struct config_value *value = find_value(ctx, key);
+	char message[512];
+	va_list args;
+
+	va_start(args, fmt);
+	vsnprintf(message, sizeof(message), fmt, args);
+	va_end(args);
+	if (value && value->line > 0)
+		return host_error(ctx, EINVAL, "%s:%d: device.%s.%s: %s", ctx->config_path, value->line,
+				  ctx->section->name, key, message);
+	return host_error(ctx, EINVAL, "%s: device.%s.%s: %s", ctx->config_path ? ctx->config_path : "config",
+			  ctx->section ? ctx->section->name : ctx->name, key, message);
+}
+
+const struct smcore_host vm_host_services = {
+	.size = sizeof(struct smcore_host),
+	.log = host_log,
+	.error = host_error,
+	.gpa_read = host_gpa_read,
+	.gpa_write = host_gpa_write,
+	.gpa_to_hva = host_gpa_to_hva,
+	.irq_set = host_irq_set,
+	.fd_watch = host_fd_watch,
+	.fd_unwatch = host_fd_unwatch,
+	.timer_add = host_timer_add,
+	.config_get = host_config_get,
+	.config_error = host_config_error,
+};

@@ -1,0 +1,413 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The embedding API: load a machine config, boot its kernel and wait for the workload. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <smcore/smcore.h>
+
+#include "config.h"
+#include "initramfs.h"
+#include "install_dir.h"
+#include "log.h"
+#include "plugin_loader.h"
+#include "vm.h"
+#include "x86_boot.h"
+
+/* Arguments the core itself needs: the console on COM1, reset through the i8042, and no reboot loop after a panic. */
+#define CORE_CMDLINE "console=ttyS0 reboot=k panic=-1 8250.nr_uarts=2"
+
+struct smcore_machine {
+	struct machine_config config;
+	struct plugin_search search;
+	struct sm_vm vm;
+	int vm_created;
+	int stop_requested;
+};
+
+static int fail(struct smcore_error *error, int kind, const struct sm_error *cause)
+{
+	if (error) {
+		error->kind = kind;
+		error->code = cause->code ? cause->code : EIO;
+		snprintf(error->message, sizeof(error->message), "%s", cause->message);
+	}
+	return -(cause->code ? cause->code : EIO);
+}
+
+static double elapsed_ms(const struct timespec *start)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - start->tv_sec) * 1e3 + (double)(now.tv_nsec - start->tv_nsec) / 1e6;
+}
+
+SMCORE_API int smcore_machine_load(const struct smcore_options *options,
+				   struct smcore_machine **out, struct smcore_error *error)
+{
+	struct smcore_machine *machine;
+	struct sm_error err = { 0 };
+	int ret;
+
+	machine = calloc(1, sizeof(*machine));
+	if (!machine) {
+		sm_error__set(&err, ENOMEM, "out of memory");
+		return fail(error, SMCORE_ERROR_RUNTIME, &err);
+	}
+	ret = config__load(&machine->config, options->config_path, options->overrides,
+			   options->override_count, &err);
+	if (!ret && options->argc > 0)
+		ret = config__set_argv(&machine->config, options->argv, options->argc, &err);
+	if (ret) {
+		free(machine);
+		return fail(error, SMCORE_ERROR_CONFIG, &err);
+	}
+	if (machine->config.argc == 0) {
+		sm_error__set(&err, EINVAL,
+			"%s: no command to run: set [run] argv in the config or give one after '--'",
+			options->config_path);
+		smcore_machine_free(machine);
+		return fail(error, SMCORE_ERROR_CONFIG, &err);
+	}
+	ret = plugin_search__init(&machine->search, options->plugin_path, options->plugin_path_count,
+				  machine->config.plugin_dir);
+	if (ret) {
+		sm_error__set(&err, -ret, "out of memory");
+		smcore_machine_free(machine);
+		return fail(error, SMCORE_ERROR_RUNTIME, &err);
+	}
+	*out = machine;
+	return 0;
+}
+
+/* Read a whole file; 0 or -errno with a message naming `what` and the path. */
+static int read_whole_file(const char *what, const char *path, uint8_t **data, size_t *size,
+			   struct sm_error *err)
+{
+	struct stat st;
+	size_t done = 0;
+	int fd, saved;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return sm_error__set(err, errno, "%s %s: cannot open: %s", what, path, strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return sm_error__set(err, EINVAL, "%s %s: not a regular file", what, path);
+	}
+	*data = malloc(st.st_size ? (size_t)st.st_size : 1);
+	if (!*data) {
+		close(fd);
+		return sm_error__set(err, ENOMEM, "%s %s: out of memory", what, path);
+	}
+	while (done < (size_t)st.st_size) {
+		ssize_t got = read(fd, *data + done, (size_t)st.st_size - done);
+
+		if (got <= 0) {
+			saved = got < 0 ? errno : EIO;
+			free(*data);
+			close(fd);
+			return sm_error__set(err, saved, "%s %s: read failed: %s", what, path, strerror(saved));
+		}
+		done += (size_t)got;
+	}
+	close(fd);
+	*size = done;
+	return 0;
+}
+
+/* Path of a file bundled with smcore (the kernel, the init). */
+static int bundled_path(const char *name, char *path, size_t size, struct sm_error *err)
+{
+	char relative[PATH_MAX];
+
+	snprintf(relative, sizeof(relative), "%s/%s", SMCORE_DATA_RELDIR, name);
+	if (install_dir__path(relative, path, size) != 0 || access(path, R_OK) != 0)
+		return sm_error__set(err, ENOENT,
+			"bundled %s not found at %s: build it (cmake --build) or set it in the config",
+			name, path);
+	return 0;
+}
+
+/* The initramfs: the user's initrd, if any, followed by the core's own archive. */
+static int build_initrd(const struct machine_config *config, uint8_t **data, size_t *size,
+			struct sm_error *err)
+{
+	struct initramfs_file *files = NULL;
+	struct initramfs_spec spec = { 0 };
+	uint8_t *user = NULL, *own = NULL;
+	size_t user_size = 0, own_size = 0, padded;
+	char init_path[PATH_MAX];
+	int ret;
+
+	ret = bundled_path("smcore-init", init_path, sizeof(init_path), err);
+	if (ret)
+		return ret;
+	if (config->file_count) {
+		files = calloc(config->file_count, sizeof(*files));
+		if (!files)
+			return sm_error__set(err, ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < config->file_count; i++)
+		files[i] = (struct initramfs_file){ config->files[i].host_path, config->files[i].guest_path };
+	spec = (struct initramfs_spec){
+		.init_path = init_path, .files = files, .file_count = config->file_count,
+		.argv = config->argv, .env = config->env, .cwd = config->cwd,
+	};
+	ret = initramfs__build(&spec, &own, &own_size, err);
+	free(files);
+	if (ret)
+		return ret;
+	if (!config->initrd) {
+		*data = own;
+		*size = own_size;
+		return 0;
+	}
+
+	ret = read_whole_file("initrd", config->initrd, &user, &user_size, err);
+	if (ret) {
+		free(own);
+		return ret;
+	}
+	/* Concatenated cpio archives must each start on a 4-byte boundary. */
+	padded = (user_size + 3) & ~(size_t)3;
+	*data = calloc(1, padded + own_size);
+	if (!*data) {
+		free(user);
+		free(own);
+		return sm_error__set(err, ENOMEM, "out of memory");
+	}
+	memcpy(*data, user, user_size);
+	memcpy(*data + padded, own, own_size);
+	*size = padded + own_size;
+	free(user);
+	free(own);
+	return 0;
+}
+
+static int open_console(const struct machine_config *config, int *fd, struct sm_error *err)
+{
+	if (!config->console) {
+		*fd = STDOUT_FILENO;
+		return 0;
+	}
+	*fd = open(config->console, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (*fd < 0)
+		return sm_error__set(err, errno, "%s:%d: machine.console: %s: cannot open: %s",
+				     config->path, config->key_lines[CONFIG_MACHINE_CONSOLE],
+				     config->console, strerror(errno));
+	return 0;
+}
+
+static int load_accelerator(struct smcore_machine *machine, struct sm_plugin **plugin,
+			    struct sm_error *err)
+{
+	return plugin__find(&machine->search, machine->config.accelerator, SMCORE_PLUGIN_ACCELERATOR,
+			    plugin, err);
+}
+
+/* Run the accelerator's probe, if it has one; -ENOTSUP when Linux guests cannot run here. */
+static int probe_accelerator(struct sm_plugin *plugin, struct sm_error *err)
+{
+	struct sm_error probe_err = { 0 };
+	struct smcore_ctx ctx = { .name = plugin->desc.name, .err = &probe_err };
+	int ret;
+
+	if (!plugin->ops.accel.probe)
+		return 0;
+	ret = plugin->ops.accel.probe(&vm_host_services, &ctx);
+	if (ret)
+		return sm_error__set(err, -ret, "%s: %s", plugin->desc.name,
+				     probe_err.code ? probe_err.message : strerror(-ret));
+	return 0;
+}
+
+static int boot_guest(struct smcore_machine *machine, struct sm_plugin *accel, int console_fd,
+		      struct sm_error *err)
+{
+	const struct machine_config *config = &machine->config;
+	struct vm_options vm_options = {
+		.accel_plugin = accel, .memory_bytes = config->memory_bytes, .vcpus = config->vcpus,
+		.cpu_template = config->cpu_template, .console_fd = console_fd,
+	};
+	char kernel_path[PATH_MAX], cmdline[4096];
+	uint8_t *kernel = NULL, *initrd = NULL;
+	size_t kernel_size = 0, initrd_size = 0;
+	struct smcore_x86_regs regs;
+	int ret;
+
+	if (config->kernel)
+		snprintf(kernel_path, sizeof(kernel_path), "%s", config->kernel);
+	else if ((ret = bundled_path("vmlinux", kernel_path, sizeof(kernel_path), err)))
+		return ret;
+	ret = read_whole_file("kernel", kernel_path, &kernel, &kernel_size, err);
+	if (ret)
+		return ret;
+	ret = build_initrd(config, &initrd, &initrd_size, err);
+	if (ret)
+		goto out;
+	snprintf(cmdline, sizeof(cmdline), "%s%s%s", CORE_CMDLINE, config->cmdline ? " " : "",
+		 config->cmdline ? config->cmdline : "");
+
+	ret = vm__create(&machine->vm, &vm_options, err);
+	if (ret)
+		goto out;
+	machine->vm_created = 1;
+	ret = x86_boot__setup(&machine->vm.mem, &(struct x86_boot_input){
+			.kernel_path = kernel_path, .kernel = kernel, .kernel_size = kernel_size,
+			.cmdline = cmdline, .initrd = initrd, .initrd_size = initrd_size,
+			.vcpus = config->vcpus,
+		}, &regs, err);
+	if (ret)
+		goto out;
+	log_info("machine", "booting %s with %u vCPUs, %llu MiB, command line '%s'", kernel_path,
+		 config->vcpus, (unsigned long long)(config->memory_bytes >> 20), cmdline);
+	ret = vm__start(&machine->vm, &regs, err);
+out:
+	free(kernel);
+	free(initrd);
+	return ret;
+}
+
+/* Turn the way the run ended into the workload's exit status or an error. */
+static int collect_result(struct smcore_machine *machine, enum vm_stop_reason reason,
+			  struct smcore_result *result, int *error_kind, struct sm_error *err)
+{
+	struct sm_vm *vm = &machine->vm;
+
+	*error_kind = SMCORE_ERROR_RUNTIME;
+	if (reason == VM_STOP_TIMEOUT)
+		return sm_error__set(err, ETIMEDOUT, "the workload timed out after %d s ([run] timeout)",
+				     machine->config.timeout_seconds);
+	if (reason == VM_STOP_SIGNAL || machine->stop_requested)
+		return sm_error__set(err, EINTR, "the run was interrupted");
+	if (reason == VM_STOP_ERROR)
+		return sm_error__set(err, EIO, "the VM failed: %s", vm->stop_message);
+	if (vm->guest_status == VM_GUEST_STATUS_NONE)
+		return sm_error__set(err, EPIPE,
+			"the guest stopped (%s) before its init reported an exit status; the kernel may have panicked or the init failed: see the console output",
+			vm->stop_message);
+
+	if (vm->guest_status == VM_GUEST_STATUS_SIGNAL) {
+		result->guest_signal = vm->guest_status_value;
+		result->exit_status = 128 + vm->guest_status_value;
+	} else {
+		result->exit_status = vm->guest_status_value;
+	}
+	return 0;
+}
+
+SMCORE_API int smcore_machine_run(struct smcore_machine *machine, struct smcore_result *result,
+				  struct smcore_error *error)
+{
+	struct sm_error err = { 0 };
+	struct sm_plugin *accel = NULL;
+	enum vm_stop_reason reason;
+	struct timespec start;
+	int console_fd = -1, kind = SMCORE_ERROR_RUNTIME, ret;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	memset(result, 0, sizeof(*result));
+	ret = load_accelerator(machine, &accel, &err);
+	if (ret) {
+		kind = SMCORE_ERROR_HOST;
+		goto out;
+	}
+	ret = probe_accelerator(accel, &err);
+	if (ret) {
+		kind = SMCORE_ERROR_HOST;
+		goto out;
+	}
+	ret = open_console(&machine->config, &console_fd, &err);
+	if (ret)
+		goto out;
+	ret = boot_guest(machine, accel, console_fd, &err);
+	if (ret)
+		goto out;
+	result->boot_ms = elapsed_ms(&start);
+
+	reason = vm__wait(&machine->vm, (uint64_t)machine->config.timeout_seconds * 1000);
+	result->run_ms = elapsed_ms(&start);
+	ret = collect_result(machine, reason, result, &kind, &err);
+out:
+	if (machine->vm_created) {
+		vm__destroy(&machine->vm);
+		machine->vm_created = 0;
+	}
+	if (console_fd >= 0 && console_fd != STDOUT_FILENO)
+		close(console_fd);
+	plugin__close(accel);
+	return ret ? fail(error, kind, &err) : 0;
+}
+
+SMCORE_API void smcore_machine_stop(struct smcore_machine *machine)
+{
+	machine->stop_requested = 1;
+	if (machine->vm_created)
+		vm__request_stop(&machine->vm, VM_STOP_SIGNAL, "stopped by the host program");
+}
+
+SMCORE_API void smcore_machine_free(struct smcore_machine *machine)
+{
+	if (!machine)
+		return;
+	config__free(&machine->config);
+	plugin_search__free(&machine->search);
+	free(machine);
+}
+
+SMCORE_API int smcore_probe(const struct smcore_options *options, struct smcore_error *error)
+{
+	struct machine_config config = { 0 };
+	struct plugin_search search;
+	struct sm_plugin *accel = NULL;
+	struct sm_error err = { 0 };
+	const char *name = CONFIG_DEFAULT_ACCELERATOR;
+	int ret;
+
+	if (options->config_path) {
+		ret = config__load(&config, options->config_path, options->overrides,
+				   options->override_count, &err);
+		if (ret)
+			return fail(error, SMCORE_ERROR_CONFIG, &err);
+		name = config.accelerator;
+	}
+	ret = plugin_search__init(&search, options->plugin_path, options->plugin_path_count,
+				  config.plugin_dir);
+	if (!ret) {
+		ret = plugin__find(&search, name, SMCORE_PLUGIN_ACCELERATOR, &accel, &err);
+		if (!ret)
+			ret = probe_accelerator(accel, &err);
+		plugin__close(accel);
+		plugin_search__free(&search);
+	} else {
+		sm_error__set(&err, -ret, "out of memory");
+	}
+	config__free(&config);
+	return ret ? fail(error, SMCORE_ERROR_HOST, &err) : 0;
+}
+
+SMCORE_API int smcore_plugins_list(const struct smcore_options *options, FILE *out)
+{
+	struct plugin_search search;
+	int found;
+
+	if (plugin_search__init(&search, options->plugin_path, options->plugin_path_count, NULL))
+		return -ENOMEM;
+	found = plugin__list(&search, out);
+	plugin_search__free(&search);
+	return found;
+}
+
+SMCORE_API void smcore_set_log_level(int level)
+{
+	log__set_level(level < 0 ? SMCORE_LOG_ERROR : level > 3 ? SMCORE_LOG_DEBUG : level);
+}
+

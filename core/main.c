@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The smcore command line. Only this file may exit the process. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <smcore/smcore.h>
+
+#define EXIT_FAILURE_RUNTIME 1
+#define EXIT_USAGE 2
+#define EXIT_TIMEOUT 124
+
+static const char usage_text[] =
+	"Usage: smcore [OPTIONS] --config FILE [--set SECTION.KEY=VALUE]... [-- COMMAND [ARG]...]\n"
+	"       smcore plugins [--plugin-path DIRS]\n"
+	"       smcore probe [--config FILE]\n"
+	"\n"
+	"Boot the machine described by the INI config FILE and run its [run] command,\n"
+	"or COMMAND, in the guest. smcore exits with the command's exit status\n"
+	"(128 + N when signal N killed it), 2 for a usage or config error, 124 when\n"
+	"[run] timeout expired, and 1 when the VM could not run.\n"
+	"\n"
+	"Options:\n"
+	"  -c, --config FILE        machine config (INI); see docs/config.md\n"
+	"  -s, --set S.KEY=VALUE    override a config key, applied after the file (repeatable)\n"
+	"  -p, --plugin-path DIRS   colon-separated plugin directories, searched first (repeatable)\n"
+	"  -v, --verbose            more log output (repeat for debug)\n"
+	"  -q, --quiet              log errors only\n"
+	"  -h, --help               show this help\n"
+	"  -V, --version            show the version\n"
+	"\n"
+	"Commands:\n"
+	"  plugins                  list the plugins found, with kind, name, version and ABI\n"
+	"  probe                    check that the accelerator can run Linux guests on this host\n";
+
+struct cli {
+	const char *command;          /* NULL or "run", "plugins" or "probe" */
+	struct smcore_options options;
+	char **overrides;
+	size_t override_count;
+	char **plugin_path;
+	size_t plugin_path_count;
+	int log_level;
+};
+
+static int append(char ***list, size_t *count, char *value)
+{
+	char **grown = realloc(*list, (*count + 1) * sizeof(**list));
+
+	if (!grown)
+		return -ENOMEM;
+	grown[(*count)++] = value;
+	*list = grown;
+	return 0;
+}
+
+/* Returns -1 to go on, or the exit status for --help, --version or a usage error. */
+static int parse_args(int argc, char **argv, struct cli *cli)
+{
+	static const struct option long_options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "set", required_argument, NULL, 's' },
+		{ "plugin-path", required_argument, NULL, 'p' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	int option;
+
+	cli->log_level = 1;
+	while ((option = getopt_long(argc, argv, "+c:s:p:vqhV", long_options, NULL)) != -1) {
+		switch (option) {
+		case 'c':
+			cli->options.config_path = optarg;
+			break;
+		case 's':
+			if (append(&cli->overrides, &cli->override_count, optarg))
+				return EXIT_FAILURE_RUNTIME;
+			break;
+		case 'p':
+			if (append(&cli->plugin_path, &cli->plugin_path_count, optarg))
+				return EXIT_FAILURE_RUNTIME;
+			break;
+		case 'v':
+			cli->log_level++;
+			break;
+		case 'q':
+			cli->log_level = 0;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 0;
+		case 'V':
+			printf("smcore %s\n", smcore_version());
+			return 0;
+		default:
+			fputs("Try 'smcore --help'.\n", stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		/* getopt stops at "--" (and skips it) or at the first word that is not an option. */
+		if (strcmp(argv[optind - 1], "--") != 0) {
+			fprintf(stderr, "smcore: unexpected argument '%s'; put the guest command after '--'\n",
+				argv[optind]);
+			return EXIT_USAGE;
+		}
+		cli->options.argv = &argv[optind];
+		cli->options.argc = (size_t)(argc - optind);
+	}
+	cli->options.overrides = cli->overrides;
+	cli->options.override_count = cli->override_count;
+	cli->options.plugin_path = cli->plugin_path;
+	cli->options.plugin_path_count = cli->plugin_path_count;
+	return -1;
+}
+
+static int exit_status_for(const struct smcore_error *error)
+{
+	if (error->kind == SMCORE_ERROR_CONFIG)
+		return EXIT_USAGE;
+	if (error->code == ETIMEDOUT)
+		return EXIT_TIMEOUT;
+	return EXIT_FAILURE_RUNTIME;
+}
+
+/* Stops the machine on SIGINT, SIGTERM or SIGHUP, which every other thread blocks. */
+static void *signal_thread(void *opaque)
+{
+	struct smcore_machine *machine = opaque;
+	sigset_t signals;
+	int signal_number;
+
+	sigemptyset(&signals);
+	sigaddset(&signals, SIGINT);
+	sigaddset(&signals, SIGTERM);
+	sigaddset(&signals, SIGHUP);
+	if (sigwait(&signals, &signal_number) == 0) {
+		fprintf(stderr, "smcore: %s received, stopping the VM\n", strsignal(signal_number));
+		smcore_machine_stop(machine);
+	}
+	return NULL;
+}
+
+static int run_machine(struct cli *cli)
+{
+	struct smcore_machine *machine;
+	struct smcore_error error = { 0 };
+	struct smcore_result result;
+	pthread_t watcher;
+	sigset_t signals;
+
+	if (!cli->options.config_path) {
+		fputs("smcore: missing --config FILE\nTry 'smcore --help'.\n", stderr);
+		return EXIT_USAGE;
+	}
+	if (smcore_machine_load(&cli->options, &machine, &error)) {
+		fprintf(stderr, "smcore: %s\n", error.message);
+		return exit_status_for(&error);
+	}
+
+	sigemptyset(&signals);
+	sigaddset(&signals, SIGINT);
+	sigaddset(&signals, SIGTERM);
+	sigaddset(&signals, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &signals, NULL);
+	if (pthread_create(&watcher, NULL, signal_thread, machine) == 0)
+		pthread_detach(watcher);
+
+	if (smcore_machine_run(machine, &result, &error)) {
+		fprintf(stderr, "smcore: %s\n", error.message);
+		smcore_machine_free(machine);
+		return error.code == EINTR ? 130 : exit_status_for(&error);
+	}
+	smcore_machine_free(machine);
+	return result.exit_status;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli = { 0 };
+	struct smcore_error error = { 0 };
+	int status;
+
+	/* A subcommand, if any, comes first. */
+	if (argc > 1 && (strcmp(argv[1], "plugins") == 0 || strcmp(argv[1], "probe") == 0 ||
+			 strcmp(argv[1], "run") == 0)) {
+		cli.command = argv[1];
+		argv[1] = argv[0];
+		argv++;
+		argc--;
+	}
+	status = parse_args(argc, argv, &cli);
+	if (status >= 0)
+		goto out;
+	smcore_set_log_level(cli.log_level);
+
+	if (cli.command && strcmp(cli.command, "plugins") == 0) {
+		status = smcore_plugins_list(&cli.options, stdout) < 0 ? EXIT_FAILURE_RUNTIME : 0;
+	} else if (cli.command && strcmp(cli.command, "probe") == 0) {
+		if (smcore_probe(&cli.options, &error)) {
+			fprintf(stderr, "smcore: %s\n", error.message);
+			status = exit_status_for(&error);
+		} else {
+			printf("smcore: this host can run Linux guests\n");
+			status = 0;
+		}
+	} else {
+		status = run_machine(&cli);
+	}
+out:
+	free(cli.overrides);
+	free(cli.plugin_path);
+	return status;
+}
