@@ -325,7 +325,9 @@ static char *resolve_path(const char *dir, const char *path)
 		if (length == 0 || (length == 1 && joined[start] == '.'))
 			continue;
 		if (length == 2 && joined[start] == '.' && joined[start + 1] == '.') {
-			while (out > 0 && joined[out] != '/')
+			while (out > 0 && joined[out - 1] != '/')
+				out--;
+			if (out > 0)
 				out--;
 			continue;
 		}
