@@ -27,10 +27,10 @@
 
 #include "shell_words.h"
 
-/* inih (r55) copies section names into a 50-byte buffer and truncates longer ones. */
+/* libinih 55 (Debian 12) copies section names into a 50-byte buffer and cuts longer ones. */
 #define MAX_SECTION_NAME 49
 
-/* Where a value came from: a line of the file, or one --set argument. */
+/* Source of a value: a line of the file or one --set argument. */
 struct origin {
 	int line;             /* 0 for --set */
 	const char *override; /* the --set argument, NULL for the file */
@@ -1072,8 +1072,8 @@ static int read_section_header(struct loader *loader, const char *text)
 }
 
 /*
- * Classify the line just read the way inih will, so that the handler knows
- * continuation lines and so that section headers are checked even when no key
+ * Classify the line just read the way inih will, so that the handler can tell
+ * continuation lines apart and section headers are checked even when no key
  * follows them. Returns 0 or -EINVAL.
  */
 static int classify_line(struct loader *loader)
@@ -1147,7 +1147,7 @@ static char *read_line(char *buffer, int size, void *stream)
 		report_line(loader, "%s", "line contains a NUL byte");
 		return NULL;
 	}
-	/* inih's line buffer has a fixed size (200 bytes in Debian's build). */
+	/* inih's line buffer has a fixed size (200 bytes in Debian's libinih 55). */
 	if (length >= size) {
 		struct origin origin = { .line = loader->line };
 

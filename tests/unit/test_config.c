@@ -16,7 +16,7 @@
 
 #include "config.h"
 
-/* Every test runs inside a fresh temporary directory that holds vm.ini and the files it names. */
+/* Every test runs inside a fresh temporary directory that contains vm.ini and the files it names. */
 static char test_dir[PATH_MAX];
 
 static void write_file(const char *path, const char *text)
@@ -156,6 +156,7 @@ static const struct bad_config bad_configs[] = {
 	  "vm.ini:2: kernel.kernel: @DIR@/somedir: not a regular file" },
 	{ "[kernel]\ninitrd = /nonexistent/initrd.img\n", { NULL },
 	  "vm.ini:2: kernel.initrd: /nonexistent/initrd.img: No such file or directory" },
+	/* Debian's libinih 55 reads lines into a 200-byte buffer. */
 	{ "[kernel]\ncmdline = " "0123456789012345678901234567890123456789012345678901234567890123456789"
 	  "0123456789012345678901234567890123456789012345678901234567890123456789"
 	  "0123456789012345678901234567890123456789012345678901234567890123456789\n", { NULL },
@@ -203,6 +204,8 @@ static const struct bad_config bad_configs[] = {
 	  "vm.ini:3: device.a: section already started on line 1 (give each device a unique name)" },
 	{ "[device.my disk]\nplugin = x\n", { NULL },
 	  "vm.ini:1: device.my disk: invalid device name 'my disk' (use letters, digits, '-' and '_', such as device.disk0)" },
+	{ "[device.abcdefghijklmnopqrstuvwxyz-abcdefghijklmnopqrstuvwxyz]\nplugin = x\n", { NULL },
+	  "vm.ini:1: section name is longer than 49 characters" },
 	{ "[device.]\n", { NULL },
 	  "vm.ini:1: device.: invalid device name '' (use letters, digits, '-' and '_', such as device.disk0)" },
 	/* --set */
