@@ -163,16 +163,29 @@ static int check_setup_header(const char *path, const struct boot_setup_header *
 }
 
 /*
- * The decompressor runs from the load address and extracts the kernel to
- * pref_address (or higher for a relocatable kernel), using init_size bytes there.
+ * Computes where the kernel ends once decompressed. The 64-bit entry of
+ * Linux 6.1 extracts a relocatable kernel to the load address rounded up to
+ * kernel_alignment, or to pref_address if that is higher, and any other kernel
+ * to pref_address, and it uses init_size bytes from there.
  */
 static int bzimage_end(const char *path, const struct boot_setup_header *hdr, uint64_t code_end,
 		       uint64_t *end, struct sm_error *err)
 {
-	uint64_t dest = hdr->pref_address > KERNEL_BZIMAGE_LOAD_ADDR ?
-			hdr->pref_address : KERNEL_BZIMAGE_LOAD_ADDR;
+	uint64_t dest = hdr->pref_address;
 	uint64_t init_end;
 
+	if (hdr->relocatable_kernel) {
+		/* The same arithmetic as the kernel's, so an odd kernel_alignment gives its result. */
+		uint32_t mask = hdr->kernel_alignment - 1;
+		uint64_t aligned = (KERNEL_BZIMAGE_LOAD_ADDR + mask) & ~(uint64_t)mask;
+
+		if (aligned > dest)
+			dest = aligned;
+	}
+	if (dest < KERNEL_BZIMAGE_LOAD_ADDR)
+		return sm_error__set(err, ENOEXEC,
+				     "%s: bzImage would decompress to 0x%llx, below the 1 MiB load address",
+				     path, (unsigned long long)dest);
 	if (__builtin_add_overflow(dest, (uint64_t)hdr->init_size, &init_end))
 		return sm_error__set(err, ENOEXEC, "%s: pref_address 0x%llx and init_size 0x%x overflow",
 				     path, (unsigned long long)hdr->pref_address, hdr->init_size);
@@ -185,7 +198,7 @@ static int load_bzimage(struct guest_memory *mem, const char *path, const uint8_
 {
 	struct boot_setup_header hdr;
 	size_t setup_size, code_size, header_end;
-	uint64_t code_end, end;
+	uint64_t code_end, end = 0;
 	uint8_t *dst;
 	int ret;
 

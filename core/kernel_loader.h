@@ -20,7 +20,7 @@ struct kernel_image {
 	uint64_t entry;             /* guest physical address of the 64-bit entry point */
 	uint64_t load_start, load_end; /* guest physical range the kernel occupies */
 	int is_bzimage;
-	uint8_t setup_header[KERNEL_SETUP_HEADER_MAX]; /* bzImage: the setup header bytes to copy into boot_params at 0x1f1; zero for vmlinux */
+	uint8_t setup_header[KERNEL_SETUP_HEADER_MAX]; /* bzImage: the setup header bytes to copy into boot_params at 0x1f1, zero for vmlinux */
 	size_t setup_header_size;
 	uint32_t initrd_addr_max;   /* from the header, or KERNEL_DEFAULT_INITRD_ADDR_MAX for vmlinux */
 };

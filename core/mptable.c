@@ -7,7 +7,7 @@
 #define MP_SPEC_REVISION 4           /* MP specification 1.4 */
 #define MP_LAPIC_VERSION 0x14        /* an integrated xAPIC */
 #define MP_IOAPIC_VERSION 0x11       /* the 24-pin IOAPIC that KVM emulates */
-#define MP_CPU_SIGNATURE 0x600       /* family 6; Linux reads the real CPUID instead */
+#define MP_CPU_SIGNATURE 0x600       /* family 6 */
 #define MP_CPU_FEATURES ((1u << 0) | (1u << 9)) /* CPUID.1:EDX FPU and APIC */
 #define MP_ISA_BUS_ID 0
 #define MP_ISA_IRQS 16

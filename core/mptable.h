@@ -19,13 +19,14 @@
 
 /*
  * Write the floating pointer and, right after it, the configuration table at
- * guest physical `addr`: one processor entry per vCPU (APIC ids 0 to
- * vcpus - 1, the BSP flag on 0), an ISA bus, one IOAPIC with id `vcpus` at
- * MPTABLE_IOAPIC_ADDR, I/O interrupt entries for IOAPIC pins 0 to 15 (pin 0
- * ExtINT from the 8259, ISA IRQ 0 on pin 2, IRQ n on pin n otherwise), and
- * local interrupt entries ExtINT to LINT0 and NMI to LINT1.
+ * guest physical `addr`. The table has one processor entry per vCPU (APIC ids
+ * 0 to vcpus - 1, the BSP flag on 0), an ISA bus and one IOAPIC with id
+ * `vcpus` at MPTABLE_IOAPIC_ADDR. Its I/O interrupt entries cover IOAPIC pins
+ * 0 to 15: pin 0 is ExtINT from the 8259, ISA IRQ 0 is on pin 2, and IRQ n is
+ * on pin n otherwise. Its local interrupt entries send ExtINT to LINT0 and NMI
+ * to LINT1.
  * Returns 0, -EINVAL for 0 or more than MPTABLE_MAX_VCPUS vCPUs, or -EFAULT
- * when the table does not fit in guest RAM at `addr`.
+ * when the table does not fit in guest RAM below 4 GiB at `addr`.
  */
 int mptable__write(struct guest_memory *mem, uint64_t addr, unsigned vcpus, struct sm_error *err);
 /* Returns the bytes mptable__write() writes for `vcpus` vCPUs. */

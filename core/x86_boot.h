@@ -15,7 +15,7 @@
 #include "error.h"
 #include "guest_memory.h"
 
-/* Fixed guest physical addresses of the boot structures; x86_boot.c shows the whole layout. */
+/* Fixed guest physical addresses of the boot structures. The comment at the top of x86_boot.c shows the whole layout. */
 #define X86_BOOT_GDT_ADDR         0x500ull
 #define X86_BOOT_IDT_ADDR         0x540ull
 #define X86_BOOT_TSS_ADDR         0x600ull
@@ -29,7 +29,7 @@
 #define X86_BOOT_MPTABLE_ADDR     0x9fc00ull
 #define X86_BOOT_HIGH_MEMORY      0x100000ull /* 1 MiB: the kernel loads at or above this */
 
-/* GDT selectors; the 64-bit boot protocol requires __BOOT_CS 0x10 and __BOOT_DS 0x18. */
+/* GDT selectors. The 64-bit boot protocol requires __BOOT_CS 0x10 and __BOOT_DS 0x18. */
 #define X86_BOOT_CS_SELECTOR 0x10
 #define X86_BOOT_DS_SELECTOR 0x18
 #define X86_BOOT_TR_SELECTOR 0x20
@@ -60,7 +60,7 @@ struct boot_setup_header {
 	uint16_t vid_mode;
 	uint16_t root_dev;
 	uint16_t boot_flag;        /* BOOT_FLAG_MAGIC */
-	uint16_t jump;             /* short jump; its second byte is the header end minus 0x202 */
+	uint16_t jump;             /* a short jump whose offset byte is the header end minus 0x202 */
 	uint32_t header;           /* BOOT_HDR_MAGIC */
 	uint16_t version;          /* boot protocol version, major << 8 | minor */
 	uint32_t realmode_swtch;
@@ -153,7 +153,7 @@ struct x86_boot_input {
 int x86_boot__setup(struct guest_memory *mem, const struct x86_boot_input *in,
 		    struct smcore_x86_regs *regs, struct sm_error *err);
 
-/* Fill `entries` (at most `max`) with the e820 map of `mem`; returns the number of entries written. */
+/* Fill `entries` (at most `max`) with the e820 map of `mem`. Returns the number of entries written. */
 unsigned x86_boot__e820(const struct guest_memory *mem, struct boot_e820_entry *entries, unsigned max);
 
 #endif
