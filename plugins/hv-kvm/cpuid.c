@@ -62,7 +62,7 @@ int cpuid__fetch_supported(struct smcore_vm *vm)
 
 		cpuid = calloc(1, sizeof(*cpuid) + nent * sizeof(cpuid->entries[0]));
 		if (!cpuid)
-			return vm->host->error(vm->ctx, ENOMEM, "hv-kvm: out of memory for CPUID");
+			return vm->host->error(vm->ctx, ENOMEM, "out of memory for CPUID");
 		cpuid->nent = nent;
 		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid) == 0) {
 			vm->supported_cpuid = cpuid;
@@ -70,7 +70,7 @@ int cpuid__fetch_supported(struct smcore_vm *vm)
 		}
 		free(cpuid);
 		if (errno != E2BIG || nent >= 4096)
-			return vm->host->error(vm->ctx, errno, "hv-kvm: KVM_GET_SUPPORTED_CPUID failed: %s",
+			return vm->host->error(vm->ctx, errno, "KVM_GET_SUPPORTED_CPUID failed: %s",
 					       strerror(errno));
 		nent *= 2;
 	}
@@ -340,7 +340,7 @@ int cpuid__setup(struct smcore_vcpu *vcpu)
 	table.capacity = supported->nent + 16;
 	table.cpuid = calloc(1, sizeof(*table.cpuid) + table.capacity * sizeof(supported->entries[0]));
 	if (!table.cpuid)
-		return vm->host->error(vm->ctx, ENOMEM, "hv-kvm: out of memory for the CPUID of vCPU %u",
+		return vm->host->error(vm->ctx, ENOMEM, "out of memory for the CPUID of vCPU %u",
 				       vcpu->index);
 	table.cpuid->nent = supported->nent;
 	memcpy(table.cpuid->entries, supported->entries, supported->nent * sizeof(supported->entries[0]));
@@ -352,13 +352,13 @@ int cpuid__setup(struct smcore_vcpu *vcpu)
 		ret = set_topology(&table, vcpu->index, vm->config.vcpus);
 	if (ret) {
 		ret = vm->host->error(vm->ctx, -ret,
-				      "hv-kvm: cannot build the CPUID table of vCPU %u: %s",
+				      "cannot build the CPUID table of vCPU %u: %s",
 				      vcpu->index, strerror(-ret));
 		goto out;
 	}
 
 	if (ioctl(vcpu->fd, KVM_SET_CPUID2, table.cpuid) < 0)
-		ret = vm->host->error(vm->ctx, errno, "hv-kvm: KVM_SET_CPUID2 on vCPU %u failed: %s",
+		ret = vm->host->error(vm->ctx, errno, "KVM_SET_CPUID2 on vCPU %u failed: %s",
 				      vcpu->index, strerror(errno));
 out:
 	free(table.cpuid);

@@ -17,9 +17,9 @@ static int hv_kvm_irq_line(struct smcore_vm *vm, uint32_t gsi, int level)
 
 	if (!vm->has_irqchip)
 		return vm->host->error(vm->ctx, ENODEV,
-				       "hv-kvm: cannot drive GSI %u: the VM has no in-kernel irqchip", gsi);
+				       "cannot drive GSI %u: the VM has no in-kernel irqchip", gsi);
 	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
-		return vm->host->error(vm->ctx, errno, "hv-kvm: KVM_IRQ_LINE for GSI %u failed: %s",
+		return vm->host->error(vm->ctx, errno, "KVM_IRQ_LINE for GSI %u failed: %s",
 				       gsi, strerror(errno));
 	return 0;
 }
@@ -35,7 +35,7 @@ static int hv_kvm_ioeventfd(struct smcore_vm *vm, uint64_t gpa, uint32_t len, in
 
 	if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &ioeventfd) < 0)
 		return vm->host->error(vm->ctx, errno,
-				       "hv-kvm: KVM_IOEVENTFD (%s GPA 0x%llx, %u bytes, fd %d) failed: %s",
+				       "KVM_IOEVENTFD (%s GPA 0x%llx, %u bytes, fd %d) failed: %s",
 				       assign ? "assign" : "deassign", (unsigned long long)gpa, len, fd,
 				       strerror(errno));
 	return 0;
@@ -51,10 +51,10 @@ static int hv_kvm_irqfd(struct smcore_vm *vm, uint32_t gsi, int fd, int assign)
 
 	if (!vm->has_irqchip)
 		return vm->host->error(vm->ctx, ENODEV,
-				       "hv-kvm: cannot attach an irqfd to GSI %u: the VM has no in-kernel irqchip",
+				       "cannot attach an irqfd to GSI %u: the VM has no in-kernel irqchip",
 				       gsi);
 	if (ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0)
-		return vm->host->error(vm->ctx, errno, "hv-kvm: KVM_IRQFD (%s GSI %u, fd %d) failed: %s",
+		return vm->host->error(vm->ctx, errno, "KVM_IRQFD (%s GSI %u, fd %d) failed: %s",
 				       assign ? "assign" : "deassign", gsi, fd, strerror(errno));
 	return 0;
 }

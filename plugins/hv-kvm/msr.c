@@ -28,16 +28,16 @@ int msr__fetch_index_list(struct smcore_vm *vm)
 	struct kvm_msr_list *list;
 
 	if (ioctl(vm->kvm_fd, KVM_GET_MSR_INDEX_LIST, &probe) < 0 && errno != E2BIG)
-		return vm->host->error(vm->ctx, errno, "hv-kvm: KVM_GET_MSR_INDEX_LIST failed: %s",
+		return vm->host->error(vm->ctx, errno, "KVM_GET_MSR_INDEX_LIST failed: %s",
 				       strerror(errno));
 
 	list = calloc(1, sizeof(*list) + probe.nmsrs * sizeof(list->indices[0]));
 	if (!list)
-		return vm->host->error(vm->ctx, ENOMEM, "hv-kvm: out of memory for the MSR list");
+		return vm->host->error(vm->ctx, ENOMEM, "out of memory for the MSR list");
 	list->nmsrs = probe.nmsrs;
 	if (ioctl(vm->kvm_fd, KVM_GET_MSR_INDEX_LIST, list) < 0) {
 		free(list);
-		return vm->host->error(vm->ctx, errno, "hv-kvm: KVM_GET_MSR_INDEX_LIST failed: %s",
+		return vm->host->error(vm->ctx, errno, "KVM_GET_MSR_INDEX_LIST failed: %s",
 				       strerror(errno));
 	}
 	vm->msr_list = list;
@@ -87,11 +87,11 @@ int msr__setup(struct smcore_vcpu *vcpu)
 
 	ret = ioctl(vcpu->fd, KVM_SET_MSRS, msrs);
 	if (ret < 0)
-		return vm->host->error(vm->ctx, errno, "hv-kvm: KVM_SET_MSRS on vCPU %u failed: %s",
+		return vm->host->error(vm->ctx, errno, "KVM_SET_MSRS on vCPU %u failed: %s",
 				       vcpu->index, strerror(errno));
 	if ((uint32_t)ret != msrs->nmsrs)
 		return vm->host->error(vm->ctx, EINVAL,
-				       "hv-kvm: KVM_SET_MSRS on vCPU %u rejected MSR 0x%x",
+				       "KVM_SET_MSRS on vCPU %u rejected MSR 0x%x",
 				       vcpu->index, msrs->entries[ret].index);
 	return 0;
 }
@@ -105,7 +105,7 @@ int fpu__setup(struct smcore_vcpu *vcpu)
 	fpu.mxcsr = MXCSR_DEFAULT;
 	if (ioctl(vcpu->fd, KVM_SET_FPU, &fpu) < 0)
 		return vcpu->vm->host->error(vcpu->vm->ctx, errno,
-					     "hv-kvm: KVM_SET_FPU on vCPU %u failed: %s",
+					     "KVM_SET_FPU on vCPU %u failed: %s",
 					     vcpu->index, strerror(errno));
 	return 0;
 }
@@ -127,12 +127,12 @@ int lapic__setup(struct smcore_vcpu *vcpu)
 	struct kvm_lapic_state lapic;
 
 	if (ioctl(vcpu->fd, KVM_GET_LAPIC, &lapic) < 0)
-		return vm->host->error(vm->ctx, errno, "hv-kvm: KVM_GET_LAPIC on vCPU %u failed: %s",
+		return vm->host->error(vm->ctx, errno, "KVM_GET_LAPIC on vCPU %u failed: %s",
 				       vcpu->index, strerror(errno));
 	set_lvt(&lapic, APIC_LVT_LINT0, APIC_DELIVERY_MODE_EXTINT);
 	set_lvt(&lapic, APIC_LVT_LINT1, APIC_DELIVERY_MODE_NMI);
 	if (ioctl(vcpu->fd, KVM_SET_LAPIC, &lapic) < 0)
-		return vm->host->error(vm->ctx, errno, "hv-kvm: KVM_SET_LAPIC on vCPU %u failed: %s",
+		return vm->host->error(vm->ctx, errno, "KVM_SET_LAPIC on vCPU %u failed: %s",
 				       vcpu->index, strerror(errno));
 	return 0;
 }

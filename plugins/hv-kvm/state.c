@@ -192,10 +192,10 @@ static int save_msrs(struct smcore_vcpu *vcpu, struct blob_writer *writer, const
 
 	ret = ioctl(vcpu->fd, KVM_GET_MSRS, &buf.header);
 	if (ret < 0)
-		return vm->host->error(vm->ctx, errno, "hv-kvm: KVM_GET_MSRS on vCPU %u failed: %s",
+		return vm->host->error(vm->ctx, errno, "KVM_GET_MSRS on vCPU %u failed: %s",
 				       vcpu->index, strerror(errno));
 	if ((uint32_t)ret != buf.header.nmsrs)
-		return vm->host->error(vm->ctx, EIO, "hv-kvm: KVM_GET_MSRS on vCPU %u could not read MSR 0x%x",
+		return vm->host->error(vm->ctx, EIO, "KVM_GET_MSRS on vCPU %u could not read MSR 0x%x",
 				       vcpu->index, buf.entries[ret].index);
 
 	payload = writer_reserve(writer, item->tag, buf.header.nmsrs * sizeof(buf.entries[0]));
@@ -221,9 +221,9 @@ static int save_item(struct smcore_vm *vm, struct smcore_vcpu *vcpu, struct blob
 		((struct kvm_irqchip *)payload)->chip_id = item->chip;
 	if (ioctl(fd, item->get, payload) < 0) {
 		if (vcpu)
-			return vm->host->error(vm->ctx, errno, "hv-kvm: %s on vCPU %u failed: %s",
+			return vm->host->error(vm->ctx, errno, "%s on vCPU %u failed: %s",
 					       item->get_name, vcpu->index, strerror(errno));
-		return vm->host->error(vm->ctx, errno, "hv-kvm: %s for the %s failed: %s",
+		return vm->host->error(vm->ctx, errno, "%s for the %s failed: %s",
 				       item->get_name, item->name, strerror(errno));
 	}
 	return 0;
@@ -246,7 +246,7 @@ int state__save(struct smcore_vm *vm, struct smcore_vcpu *vcpu, void **blob, siz
 	writer.capacity = 8192;
 	writer.data = calloc(1, writer.capacity);
 	if (!writer.data)
-		return vm->host->error(vm->ctx, ENOMEM, "hv-kvm: out of memory for a state blob");
+		return vm->host->error(vm->ctx, ENOMEM, "out of memory for a state blob");
 	writer.size = sizeof(struct blob_header);
 
 	for (size_t i = 0; i < count; i++) {
@@ -254,7 +254,7 @@ int state__save(struct smcore_vm *vm, struct smcore_vcpu *vcpu, void **blob, siz
 			continue;
 		ret = save_item(vm, vcpu, &writer, &items[i]);
 		if (ret == -ENOMEM)
-			ret = vm->host->error(vm->ctx, ENOMEM, "hv-kvm: out of memory for a state blob");
+			ret = vm->host->error(vm->ctx, ENOMEM, "out of memory for a state blob");
 		if (ret)
 			goto err_free;
 	}
@@ -288,7 +288,7 @@ struct restore_ctx {
 
 static int reject(struct restore_ctx *rc, const char *reason, const char *detail)
 {
-	return rc->vm->host->error(rc->vm->ctx, EINVAL, "hv-kvm: rejected the %s blob: %s%s",
+	return rc->vm->host->error(rc->vm->ctx, EINVAL, "rejected the %s blob: %s%s",
 				   rc->what, reason, detail);
 }
 
@@ -305,20 +305,22 @@ static int check_header(struct restore_ctx *rc, const uint8_t *blob, size_t blob
 		return reject(rc, "bad magic, not an hv-kvm state blob", "");
 	if (header.version != BLOB_VERSION)
 		return rc->vm->host->error(rc->vm->ctx, EINVAL,
-					   "hv-kvm: rejected the %s blob: format version %u, this plugin reads %u",
+					   "rejected the %s blob: format version %u, this plugin reads %u",
 					   rc->what, header.version, BLOB_VERSION);
 	if (header.scope != scope)
 		return reject(rc, header.scope == BLOB_SCOPE_VM ? "it holds VM-wide state" :
 				  "it holds the state of a vCPU", "");
 	if (header.payload_size != blob_size - sizeof(header))
 		return rc->vm->host->error(rc->vm->ctx, EINVAL,
-					   "hv-kvm: rejected the %s blob: %zu bytes, the header announces %llu",
+					   "rejected the %s blob: %zu bytes, the header announces %llu",
 					   rc->what, blob_size,
 					   (unsigned long long)(header.payload_size + sizeof(header)));
+	if (header.sections > MAX_ITEMS)
+		return reject(rc, "more sections than this format defines", "");
 	crc = crc32(blob + sizeof(header), header.payload_size);
 	if (crc != header.crc32)
 		return rc->vm->host->error(rc->vm->ctx, EINVAL,
-					   "hv-kvm: rejected the %s blob: CRC-32 mismatch (stored 0x%08x, computed 0x%08x)",
+					   "rejected the %s blob: CRC-32 mismatch (stored 0x%08x, computed 0x%08x)",
 					   rc->what, header.crc32, crc);
 	return (int)header.sections;
 }
@@ -363,7 +365,7 @@ static int parse_sections(struct restore_ctx *rc, const uint8_t *blob, size_t bl
 		}
 		if (index == rc->count)
 			return rc->vm->host->error(rc->vm->ctx, EINVAL,
-						   "hv-kvm: rejected the %s blob: unknown section tag %u",
+						   "rejected the %s blob: unknown section tag %u",
 						   rc->what, section.tag);
 		ret = check_section(rc, &section, index);
 		if (ret)
@@ -382,39 +384,57 @@ static int parse_sections(struct restore_ctx *rc, const uint8_t *blob, size_t bl
 	return 0;
 }
 
+static int restore_msrs(struct restore_ctx *rc, const struct blob_section *section)
+{
+	struct {
+		struct kvm_msrs header;
+		struct kvm_msr_entry entries[BLOB_MAX_MSRS];
+	} buf;
+	int ret;
+
+	memset(&buf.header, 0, sizeof(buf.header));
+	buf.header.nmsrs = section->header->size / sizeof(struct kvm_msr_entry);
+	memcpy(buf.entries, section->payload, section->header->size);
+	ret = ioctl(rc->vcpu->fd, KVM_SET_MSRS, &buf.header);
+	if (ret < 0)
+		return rc->vm->host->error(rc->vm->ctx, errno, "KVM_SET_MSRS on vCPU %u failed: %s",
+					   rc->vcpu->index, strerror(errno));
+	if ((uint32_t)ret != buf.header.nmsrs)
+		return rc->vm->host->error(rc->vm->ctx, EINVAL, "KVM_SET_MSRS on vCPU %u rejected MSR 0x%x",
+					   rc->vcpu->index, buf.entries[ret].index);
+	return 0;
+}
+
 static int restore_item(struct restore_ctx *rc, size_t index)
 {
 	const struct state_item *item = &rc->items[index];
 	const struct blob_section *section = &rc->found[index];
 	int fd = rc->vcpu ? rc->vcpu->fd : rc->vm->vm_fd;
-	uint8_t buf[sizeof(struct kvm_msrs) + BLOB_MAX_MSRS * sizeof(struct kvm_msr_entry)]
-		__attribute__((aligned(8)));
+	void *buf;
 	int ret;
 
-	if (item->kind == ITEM_MSRS) {
-		struct kvm_msrs *msrs = (struct kvm_msrs *)buf;
+	if (item->kind == ITEM_MSRS)
+		return restore_msrs(rc, section);
 
-		memset(msrs, 0, sizeof(*msrs));
-		msrs->nmsrs = section->header->size / sizeof(struct kvm_msr_entry);
-		memcpy(msrs->entries, section->payload, section->header->size);
-		ret = ioctl(fd, KVM_SET_MSRS, msrs);
-		if (ret >= 0 && (uint32_t)ret != msrs->nmsrs)
-			return rc->vm->host->error(rc->vm->ctx, EINVAL,
-						   "hv-kvm: KVM_SET_MSRS on vCPU %u rejected MSR 0x%x",
-						   rc->vcpu->index, msrs->entries[ret].index);
-	} else {
-		memcpy(buf, section->payload, item->size);
-		if (item->kind == ITEM_IRQCHIP && ((struct kvm_irqchip *)buf)->chip_id != item->chip)
-			return reject(rc, "wrong chip id in section ", item->name);
-		if (item->kind == ITEM_CLOCK)
-			((struct kvm_clock_data *)buf)->flags = 0;
-		ret = ioctl(fd, item->set, buf);
+	/* A copy, because the blob may be unaligned or read-only and KVM_SET_CLOCK needs its flags cleared. */
+	buf = malloc(item->size);
+	if (!buf)
+		return rc->vm->host->error(rc->vm->ctx, ENOMEM, "out of memory restoring the %s", item->name);
+	memcpy(buf, section->payload, item->size);
+	if (item->kind == ITEM_IRQCHIP && ((struct kvm_irqchip *)buf)->chip_id != item->chip) {
+		free(buf);
+		return reject(rc, "wrong chip id in section ", item->name);
 	}
+	if (item->kind == ITEM_CLOCK)
+		((struct kvm_clock_data *)buf)->flags = 0;
+
+	ret = ioctl(fd, item->set, buf);
+	free(buf);
 	if (ret < 0) {
 		if (rc->vcpu)
-			return rc->vm->host->error(rc->vm->ctx, errno, "hv-kvm: %s on vCPU %u failed: %s",
+			return rc->vm->host->error(rc->vm->ctx, errno, "%s on vCPU %u failed: %s",
 						   item->set_name, rc->vcpu->index, strerror(errno));
-		return rc->vm->host->error(rc->vm->ctx, errno, "hv-kvm: %s for the %s failed: %s",
+		return rc->vm->host->error(rc->vm->ctx, errno, "%s for the %s failed: %s",
 					   item->set_name, item->name, strerror(errno));
 	}
 	return 0;

@@ -64,30 +64,30 @@ int vcpu__create(struct smcore_vm *vm, uint32_t index, struct smcore_vcpu **out)
 
 	if (index >= vm->config.vcpus)
 		return vm->host->error(vm->ctx, EINVAL,
-				       "hv-kvm: vCPU index %u is out of range (the VM has %u vCPUs)",
+				       "vCPU index %u is out of range (the VM has %u vCPUs)",
 				       index, vm->config.vcpus);
 	pthread_once(&kick_handler_once, install_kick_handler);
 	if (kick_handler_error)
 		return vm->host->error(vm->ctx, kick_handler_error,
-				       "hv-kvm: cannot install the kick signal handler: %s",
+				       "cannot install the kick signal handler: %s",
 				       strerror(kick_handler_error));
 
 	vcpu = calloc(1, sizeof(*vcpu));
 	if (!vcpu)
-		return vm->host->error(vm->ctx, ENOMEM, "hv-kvm: out of memory for vCPU %u", index);
+		return vm->host->error(vm->ctx, ENOMEM, "out of memory for vCPU %u", index);
 	vcpu->vm = vm;
 	vcpu->index = index;
 	atomic_init(&vcpu->thread_valid, false);
 
 	vcpu->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)index);
 	if (vcpu->fd < 0) {
-		ret = vm->host->error(vm->ctx, errno, "hv-kvm: KVM_CREATE_VCPU for vCPU %u failed: %s",
+		ret = vm->host->error(vm->ctx, errno, "KVM_CREATE_VCPU for vCPU %u failed: %s",
 				      index, strerror(errno));
 		goto err_free;
 	}
 	vcpu->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu->fd, 0);
 	if (vcpu->run == MAP_FAILED) {
-		ret = vm->host->error(vm->ctx, errno, "hv-kvm: mmap of the run area of vCPU %u failed: %s",
+		ret = vm->host->error(vm->ctx, errno, "mmap of the run area of vCPU %u failed: %s",
 				      index, strerror(errno));
 		goto err_close;
 	}
@@ -178,16 +178,16 @@ int vcpu__set_regs(struct smcore_vcpu *vcpu, const struct smcore_x86_regs *regs)
 
 	/* Start from the current sregs so the APIC base and pending interrupts survive. */
 	if (ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0)
-		return vm->host->error(vm->ctx, errno, "hv-kvm: KVM_GET_SREGS on vCPU %u failed: %s",
+		return vm->host->error(vm->ctx, errno, "KVM_GET_SREGS on vCPU %u failed: %s",
 				       vcpu->index, strerror(errno));
 	to_kvm_sregs(&sregs, regs);
 	if (ioctl(vcpu->fd, KVM_SET_SREGS, &sregs) < 0)
-		return vm->host->error(vm->ctx, errno, "hv-kvm: KVM_SET_SREGS on vCPU %u failed: %s",
+		return vm->host->error(vm->ctx, errno, "KVM_SET_SREGS on vCPU %u failed: %s",
 				       vcpu->index, strerror(errno));
 
 	to_kvm_regs(&kvm_regs, regs);
 	if (ioctl(vcpu->fd, KVM_SET_REGS, &kvm_regs) < 0)
-		return vm->host->error(vm->ctx, errno, "hv-kvm: KVM_SET_REGS on vCPU %u failed: %s",
+		return vm->host->error(vm->ctx, errno, "KVM_SET_REGS on vCPU %u failed: %s",
 				       vcpu->index, strerror(errno));
 	return 0;
 }
@@ -208,7 +208,7 @@ static int prepare_thread(struct smcore_vcpu *vcpu)
 	sigaddset(&kick, HV_KVM_KICK_SIGNAL);
 	ret = pthread_sigmask(SIG_BLOCK, &kick, &current);
 	if (ret)
-		return vm->host->error(vm->ctx, ret, "hv-kvm: blocking the kick signal for vCPU %u failed: %s",
+		return vm->host->error(vm->ctx, ret, "blocking the kick signal for vCPU %u failed: %s",
 				       vcpu->index, strerror(ret));
 	sigdelset(&current, HV_KVM_KICK_SIGNAL);
 
@@ -216,7 +216,7 @@ static int prepare_thread(struct smcore_vcpu *vcpu)
 	mask.header.len = sizeof(mask.sigset);
 	memcpy(&mask.sigset, &current, sizeof(mask.sigset));
 	if (ioctl(vcpu->fd, KVM_SET_SIGNAL_MASK, &mask) < 0)
-		return vm->host->error(vm->ctx, errno, "hv-kvm: KVM_SET_SIGNAL_MASK on vCPU %u failed: %s",
+		return vm->host->error(vm->ctx, errno, "KVM_SET_SIGNAL_MASK on vCPU %u failed: %s",
 				       vcpu->index, strerror(errno));
 
 	vcpu->thread = pthread_self();
@@ -378,7 +378,7 @@ int vcpu__run(struct smcore_vcpu *vcpu, struct smcore_exit *exit)
 			finish_interrupted(vcpu, exit);
 			return 0;
 		}
-		return vm->host->error(vm->ctx, errno, "hv-kvm: KVM_RUN on vCPU %u failed: %s",
+		return vm->host->error(vm->ctx, errno, "KVM_RUN on vCPU %u failed: %s",
 				       vcpu->index, strerror(errno));
 	}
 
@@ -415,7 +415,7 @@ int vcpu__complete_pending_exit(struct smcore_vcpu *vcpu)
 	__atomic_store_n(&vcpu->run->immediate_exit, previous, __ATOMIC_SEQ_CST);
 	if (ret == 0 || errno != EINTR)
 		return vm->host->error(vm->ctx, ret == 0 ? EIO : errno,
-				       "hv-kvm: KVM_RUN to complete the pending exit of vCPU %u failed: %s",
+				       "KVM_RUN to complete the pending exit of vCPU %u failed: %s",
 				       vcpu->index, ret == 0 ? "the guest ran" : strerror(errno));
 	vcpu->exit_pending = false;
 	return 0;

@@ -43,7 +43,7 @@ static int check_caps(struct smcore_vm *vm, const struct required_cap *caps, siz
 	for (size_t i = 0; i < count; i++) {
 		if (!kvm__has_cap(vm->kvm_fd, caps[i].cap))
 			return vm->host->error(vm->ctx, ENOTSUP,
-					       "hv-kvm: /dev/kvm lacks the required capability %s",
+					       "/dev/kvm lacks the required capability %s",
 					       caps[i].name);
 	}
 	return 0;
@@ -55,14 +55,14 @@ static int open_kvm(struct smcore_vm *vm)
 
 	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm_fd < 0)
-		return vm->host->error(vm->ctx, errno, "hv-kvm: cannot open /dev/kvm: %s",
+		return vm->host->error(vm->ctx, errno, "cannot open /dev/kvm: %s",
 				       strerror(errno));
 
 	version = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
 	if (version != HV_KVM_API_VERSION) {
 		close(vm->kvm_fd);
 		return vm->host->error(vm->ctx, ENOTSUP,
-				       "hv-kvm: KVM_GET_API_VERSION returned %d, expected %d",
+				       "KVM_GET_API_VERSION returned %d, expected %d",
 				       version, HV_KVM_API_VERSION);
 	}
 	return 0;
@@ -87,13 +87,13 @@ static int check_host(struct smcore_vm *vm)
 		max_vcpus = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
 	if (max_vcpus > 0 && vm->config.vcpus > (uint32_t)max_vcpus)
 		return vm->host->error(vm->ctx, EINVAL,
-				       "hv-kvm: %u vCPUs requested, but KVM allows at most %d",
+				       "%u vCPUs requested, but KVM allows at most %d",
 				       vm->config.vcpus, max_vcpus);
 
 	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (vm->run_size < (int)sizeof(struct kvm_run))
 		return vm->host->error(vm->ctx, errno ? errno : EINVAL,
-				       "hv-kvm: KVM_GET_VCPU_MMAP_SIZE returned %d", vm->run_size);
+				       "KVM_GET_VCPU_MMAP_SIZE returned %d", vm->run_size);
 
 	vm->has_xcrs = kvm__has_cap(vm->kvm_fd, KVM_CAP_XCRS);
 	vm->has_debugregs = kvm__has_cap(vm->kvm_fd, KVM_CAP_DEBUGREGS);
@@ -109,16 +109,16 @@ static int create_irqchip(struct smcore_vm *vm)
 	struct kvm_pit_config pit = { .flags = 0 };
 
 	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)HV_KVM_TSS_ADDR) < 0)
-		return vm->host->error(vm->ctx, errno, "hv-kvm: KVM_SET_TSS_ADDR failed: %s",
+		return vm->host->error(vm->ctx, errno, "KVM_SET_TSS_ADDR failed: %s",
 				       strerror(errno));
 	if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity_map) < 0)
-		return vm->host->error(vm->ctx, errno, "hv-kvm: KVM_SET_IDENTITY_MAP_ADDR failed: %s",
+		return vm->host->error(vm->ctx, errno, "KVM_SET_IDENTITY_MAP_ADDR failed: %s",
 				       strerror(errno));
 	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
-		return vm->host->error(vm->ctx, errno, "hv-kvm: KVM_CREATE_IRQCHIP failed: %s",
+		return vm->host->error(vm->ctx, errno, "KVM_CREATE_IRQCHIP failed: %s",
 				       strerror(errno));
 	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
-		return vm->host->error(vm->ctx, errno, "hv-kvm: KVM_CREATE_PIT2 failed: %s",
+		return vm->host->error(vm->ctx, errno, "KVM_CREATE_PIT2 failed: %s",
 				       strerror(errno));
 	return 0;
 }
@@ -127,14 +127,14 @@ static int validate_config(const struct smcore_host *host, struct smcore_ctx *ct
 			   const struct smcore_vm_config *config)
 {
 	if (config->size < offsetof(struct smcore_vm_config, flags) + sizeof(config->flags))
-		return host->error(ctx, EINVAL, "hv-kvm: VM config of %u bytes is too small",
+		return host->error(ctx, EINVAL, "VM config of %u bytes is too small",
 				   config->size);
 	if (config->vcpus == 0 || config->vcpus > 255)
-		return host->error(ctx, EINVAL, "hv-kvm: invalid vCPU count %u (1 to 255)",
+		return host->error(ctx, EINVAL, "invalid vCPU count %u (1 to 255)",
 				   config->vcpus);
 	if (config->cpu_template != SMCORE_CPU_TEMPLATE_HOST &&
 	    config->cpu_template != SMCORE_CPU_TEMPLATE_BASELINE)
-		return host->error(ctx, EINVAL, "hv-kvm: unknown CPU template %u",
+		return host->error(ctx, EINVAL, "unknown CPU template %u",
 				   config->cpu_template);
 	return 0;
 }
@@ -151,7 +151,7 @@ int vm__create(const struct smcore_host *host, struct smcore_ctx *ctx,
 
 	vm = calloc(1, sizeof(*vm));
 	if (!vm)
-		return host->error(ctx, ENOMEM, "hv-kvm: out of memory for the VM");
+		return host->error(ctx, ENOMEM, "out of memory for the VM");
 	vm->host = host;
 	vm->ctx = ctx;
 	memcpy(&vm->config, config,
@@ -176,7 +176,7 @@ int vm__create(const struct smcore_host *host, struct smcore_ctx *ctx,
 		vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
 	} while (vm->vm_fd < 0 && errno == EINTR);
 	if (vm->vm_fd < 0) {
-		ret = host->error(ctx, errno, "hv-kvm: KVM_CREATE_VM failed: %s", strerror(errno));
+		ret = host->error(ctx, errno, "KVM_CREATE_VM failed: %s", strerror(errno));
 		goto err_free_msrs;
 	}
 
@@ -214,7 +214,7 @@ int vm__map_memory(struct smcore_vm *vm, uint32_t slot, uint64_t gpa, uint64_t s
 
 	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
 		return vm->host->error(vm->ctx, errno,
-				       "hv-kvm: KVM_SET_USER_MEMORY_REGION (slot %u, GPA 0x%llx, %llu bytes) failed: %s",
+				       "KVM_SET_USER_MEMORY_REGION (slot %u, GPA 0x%llx, %llu bytes) failed: %s",
 				       slot, (unsigned long long)gpa, (unsigned long long)size,
 				       strerror(errno));
 	return 0;
