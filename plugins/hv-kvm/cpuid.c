@@ -94,18 +94,18 @@ static struct kvm_cpuid_entry2 *find_entry(struct cpuid_table *table, uint32_t f
 static void remove_entries(struct cpuid_table *table, bool (*match)(uint32_t function, uint32_t arg),
 			   uint32_t arg)
 {
-	uint32_t kept = 0;
+	uint32_t count = 0;
 
 	for (uint32_t i = 0; i < table->cpuid->nent; i++) {
 		if (!match(table->cpuid->entries[i].function, arg))
-			table->cpuid->entries[kept++] = table->cpuid->entries[i];
+			table->cpuid->entries[count++] = table->cpuid->entries[i];
 	}
-	table->cpuid->nent = kept;
+	table->cpuid->nent = count;
 }
 
-static bool match_function(uint32_t function, uint32_t wanted)
+static bool match_function(uint32_t function, uint32_t target)
 {
-	return function == wanted;
+	return function == target;
 }
 
 /* Returns the entry for (function, index), appending a zeroed one when it is missing. */

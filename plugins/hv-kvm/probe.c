@@ -349,40 +349,40 @@ out_vm:
 }
 
 /* Check 1: the #PF from an unmapped user read arrives with error code, CR2 and the TSS stack. */
-static void judge_exception_delivery(const struct probe_result *result, char *why, size_t len)
+static void judge_exception_delivery(const struct probe_result *result, char *reason, size_t len)
 {
 	uint32_t expected_rsp = PROBE_KERNEL_STACK + 0x1000 - 6 * 8;
 	uint32_t first = result->values[0];
 
 	if (result->failure[0]) {
-		snprintf(why, len, "%s", result->failure);
+		snprintf(reason, len, "%s", result->failure);
 	} else if ((first & 0xffff0000u) != (PROBE_FAULT | (14u << 16))) {
-		snprintf(why, len, "the guest reported exception vector %u instead of #PF", (first >> 16) & 0xff);
+		snprintf(reason, len, "the guest reported exception vector %u instead of #PF", (first >> 16) & 0xff);
 	} else if ((first & (PF_ERROR_PRESENT | PF_ERROR_WRITE | PF_ERROR_USER)) != PF_ERROR_USER) {
-		snprintf(why, len, "#PF error code 0x%x, expected a user-mode read of a non-present page",
+		snprintf(reason, len, "#PF error code 0x%x, expected a user-mode read of a non-present page",
 			 first & 0xffff);
 	} else if (result->values[1] != PROBE_UNMAPPED) {
-		snprintf(why, len, "CR2 was 0x%x, expected 0x%x", result->values[1], PROBE_UNMAPPED);
+		snprintf(reason, len, "CR2 was 0x%x, expected 0x%x", result->values[1], PROBE_UNMAPPED);
 	} else if (result->values[2] != expected_rsp) {
-		snprintf(why, len, "the #PF handler ran with RSP 0x%x, expected 0x%x from TSS.RSP0",
+		snprintf(reason, len, "the #PF handler ran with RSP 0x%x, expected 0x%x from TSS.RSP0",
 			 result->values[2], expected_rsp);
 	}
 }
 
 /* Check 2: SYSCALL from CPL 3 reaches LSTAR at CPL 0 with the kernel CS from STAR. */
-static void judge_syscall(const struct probe_result *result, char *why, size_t len)
+static void judge_syscall(const struct probe_result *result, char *reason, size_t len)
 {
 	uint32_t first = result->values[0];
 
 	if (result->failure[0]) {
-		snprintf(why, len, "%s", result->failure);
+		snprintf(reason, len, "%s", result->failure);
 	} else if ((first & 0xffff0000u) == (PROBE_FAULT | (14u << 16))) {
-		snprintf(why, len, "it faulted at CPL 3 with #PF error code 0x%x at 0x%x (nested or paravirtual KVM)",
+		snprintf(reason, len, "it faulted at CPL 3 with #PF error code 0x%x at 0x%x (nested or paravirtual KVM)",
 			 first & 0xffff, result->values[1]);
 	} else if ((first & 0xff000000u) == PROBE_FAULT) {
-		snprintf(why, len, "it raised exception vector %u", (first >> 16) & 0xff);
+		snprintf(reason, len, "it raised exception vector %u", (first >> 16) & 0xff);
 	} else if (first != (PROBE_SYSCALL_REACHED | PROBE_SEL_KERNEL_CS)) {
-		snprintf(why, len, "the guest kernel reported 0x%x", first);
+		snprintf(reason, len, "the guest kernel reported 0x%x", first);
 	}
 }
 
@@ -399,26 +399,26 @@ static uint64_t elapsed_ms(const struct timespec *start)
 static int run_checks(struct probe *probe)
 {
 	struct probe_result result;
-	char why[240] = "";
+	char reason[240] = "";
 	int ret;
 
 	ret = run_check(probe, probe_user_touch, &result);
 	if (ret)
 		return ret;
-	judge_exception_delivery(&result, why, sizeof(why));
-	if (why[0])
+	judge_exception_delivery(&result, reason, sizeof(reason));
+	if (reason[0])
 		return probe->host->error(probe->ctx, ENOTSUP,
 					  "probe: this host's KVM cannot run Linux guests: a user-mode page fault in the probe guest was not delivered to the guest kernel: %s. "
-					  TESTBED_HINT, why);
+					  TESTBED_HINT, reason);
 
 	ret = run_check(probe, probe_user_syscall, &result);
 	if (ret)
 		return ret;
-	judge_syscall(&result, why, sizeof(why));
-	if (why[0])
+	judge_syscall(&result, reason, sizeof(reason));
+	if (reason[0])
 		return probe->host->error(probe->ctx, ENOTSUP,
 					  "probe: this host's KVM cannot run Linux guests: a user-mode SYSCALL in the probe guest did not reach the guest kernel: %s. "
-					  TESTBED_HINT, why);
+					  TESTBED_HINT, reason);
 	return 0;
 }
 

@@ -23,7 +23,7 @@
 #define PROBE_PORT 0x5e0
 
 /* Values the guest writes to PROBE_PORT. */
-#define PROBE_SYSCALL_REACHED 0x600d0000 /* ORed with CS as the SYSCALL target sees it */
+#define PROBE_SYSCALL_REACHED 0x600d0000 /* ORed with the CS selector read at the SYSCALL target */
 #define PROBE_FAULT 0xfa000000           /* ORed with vector << 16, and the error code for #PF */
 
 #define PROBE_SEL_KERNEL_CS 0x08

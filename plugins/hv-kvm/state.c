@@ -189,6 +189,14 @@ static int save_msrs(struct smcore_vcpu *vcpu, struct blob_writer *writer, const
 		if (msr_is_saved(vm, saved_msrs[i]))
 			buf.entries[buf.header.nmsrs++].index = saved_msrs[i];
 	}
+	/* KVM emulates 8 variable-range and all 11 fixed-range MTRRs. */
+	for (uint32_t index = MSR_MTRR_PHYS_BASE0; index <= MSR_MTRR_PHYS_MASK7; index++)
+		buf.entries[buf.header.nmsrs++].index = index;
+	buf.entries[buf.header.nmsrs++].index = MSR_MTRR_FIX64K_00000;
+	buf.entries[buf.header.nmsrs++].index = MSR_MTRR_FIX16K_80000;
+	buf.entries[buf.header.nmsrs++].index = MSR_MTRR_FIX16K_A0000;
+	for (uint32_t index = MSR_MTRR_FIX4K_C0000; index <= MSR_MTRR_FIX4K_F8000; index++)
+		buf.entries[buf.header.nmsrs++].index = index;
 
 	ret = ioctl(vcpu->fd, KVM_GET_MSRS, &buf.header);
 	if (ret < 0)

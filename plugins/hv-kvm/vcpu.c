@@ -192,7 +192,7 @@ int vcpu__set_regs(struct smcore_vcpu *vcpu, const struct smcore_x86_regs *regs)
 	return 0;
 }
 
-/* Blocks the kick signal in the calling thread and tells KVM to unblock it inside KVM_RUN. */
+/* Blocks the kick signal in the calling thread and sets the KVM_RUN signal mask without it. */
 static int prepare_thread(struct smcore_vcpu *vcpu)
 {
 	struct smcore_vm *vm = vcpu->vm;

@@ -23,19 +23,19 @@ int main(int argc, char **argv)
 	struct rusage usage;
 	struct testvm t;
 	uint32_t sum = 0;
-	char why[512];
+	char reason[512];
 	double seconds;
 
 	if (count == 0 || count > 0xffffffffu) {
 		fprintf(stderr, "bench_exits: invalid count %s (1 to 4294967295)\n", argv[1]);
 		return 2;
 	}
-	if (testvm__check_kvm(why, sizeof(why))) {
-		printf("SKIP: /dev/kvm not available: %s\n", why);
+	if (testvm__check_kvm(reason, sizeof(reason))) {
+		printf("SKIP: /dev/kvm not available: %s\n", reason);
 		return 77;
 	}
-	if (testvm__load_plugin(HV_KVM_PLUGIN_PATH, why, sizeof(why))) {
-		fprintf(stderr, "bench_exits: cannot load the plugin: %s\n", why);
+	if (testvm__load_plugin(testvm__plugin_path(), reason, sizeof(reason))) {
+		fprintf(stderr, "bench_exits: cannot load the plugin: %s\n", reason);
 		return 1;
 	}
 	if (testvm__create(&t, 1, SMCORE_CPU_TEMPLATE_HOST, SMCORE_VM_NO_IRQCHIP) ||
@@ -54,7 +54,7 @@ int main(int argc, char **argv)
 			break;
 		if (exit.reason != SMCORE_EXIT_IO || exit.io.port != 0x30) {
 			fprintf(stderr, "bench_exits: unexpected exit %s\n",
-				testvm__describe_exit(&exit, why, sizeof(why)));
+				testvm__describe_exit(&exit, reason, sizeof(reason)));
 			return 1;
 		}
 		sum += exit.io.data[0];

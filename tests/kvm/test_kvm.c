@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * Host KVM tests of the hv-kvm plugin, driven through its ops table with
- * ring-3 test guests. Usage: kvm_tests [TEST-NAME-PATTERN]. Exits with 77
- * when /dev/kvm cannot be opened.
+ * ring-3 test guests. Usage: kvm_tests [TEST-NAME-PATTERN]. The environment
+ * variable SMCORE_HV_KVM_PLUGIN overrides the path of hv-kvm.so. Exits with
+ * 77 when /dev/kvm cannot be opened.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -543,14 +544,14 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_cpuid),
 		cmocka_unit_test(test_probe),
 	};
-	char why[512];
+	char reason[512];
 
-	if (testvm__check_kvm(why, sizeof(why))) {
-		printf("SKIP: /dev/kvm not available: %s\n", why);
+	if (testvm__check_kvm(reason, sizeof(reason))) {
+		printf("SKIP: /dev/kvm not available: %s\n", reason);
 		return SKIP_EXIT_CODE;
 	}
-	if (testvm__load_plugin(HV_KVM_PLUGIN_PATH, why, sizeof(why))) {
-		fprintf(stderr, "kvm_tests: cannot load the plugin: %s\n", why);
+	if (testvm__load_plugin(testvm__plugin_path(), reason, sizeof(reason))) {
+		fprintf(stderr, "kvm_tests: cannot load the plugin: %s\n", reason);
 		return 1;
 	}
 	if (argc > 1)

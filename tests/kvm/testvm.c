@@ -67,37 +67,44 @@ void testvm__clear_error(void)
 	last_log[0] = '\0';
 }
 
-int testvm__check_kvm(char *why, size_t len)
+int testvm__check_kvm(char *reason, size_t len)
 {
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 
 	if (fd < 0) {
 		int err = errno;
 
-		snprintf(why, len, "%s", strerror(err));
+		snprintf(reason, len, "%s", strerror(err));
 		return -err;
 	}
 	close(fd);
 	return 0;
 }
 
-int testvm__load_plugin(const char *path, char *why, size_t len)
+const char *testvm__plugin_path(void)
+{
+	const char *path = getenv("SMCORE_HV_KVM_PLUGIN");
+
+	return path && path[0] ? path : HV_KVM_PLUGIN_PATH;
+}
+
+int testvm__load_plugin(const char *path, char *reason, size_t len)
 {
 	const struct smcore_plugin_descriptor *descriptor;
 	void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 
 	if (!handle) {
-		snprintf(why, len, "dlopen: %s", dlerror());
+		snprintf(reason, len, "dlopen: %s", dlerror());
 		return -1;
 	}
 	descriptor = dlsym(handle, SMCORE_PLUGIN_DESCRIPTOR_SYMBOL);
 	if (!descriptor) {
-		snprintf(why, len, "%s: no symbol %s", path, SMCORE_PLUGIN_DESCRIPTOR_SYMBOL);
+		snprintf(reason, len, "%s: no symbol %s", path, SMCORE_PLUGIN_DESCRIPTOR_SYMBOL);
 		return -1;
 	}
 	if (descriptor->abi_major != SMCORE_ABI_MAJOR || descriptor->kind != SMCORE_PLUGIN_ACCELERATOR ||
 	    descriptor->ops_size > sizeof(testvm_ops)) {
-		snprintf(why, len, "%s: ABI %u, kind %u, ops of %u bytes: not an accelerator for ABI %u",
+		snprintf(reason, len, "%s: ABI %u, kind %u, ops of %u bytes: not an accelerator for ABI %u",
 			 path, descriptor->abi_major, descriptor->kind, descriptor->ops_size, SMCORE_ABI_MAJOR);
 		return -1;
 	}

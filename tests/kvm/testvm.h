@@ -33,10 +33,12 @@ struct testvm_args {
 	uint64_t rbx, rcx, rdi;
 };
 
-/* Returns 0 when /dev/kvm opens, else -errno with the reason in `why`. */
-int testvm__check_kvm(char *why, size_t len);
-/* dlopens the plugin at `path` and copies its accelerator ops; 0 or -1 with the reason in `why`. */
-int testvm__load_plugin(const char *path, char *why, size_t len);
+/* Returns 0 when /dev/kvm opens, else -errno with the reason in `reason`. */
+int testvm__check_kvm(char *reason, size_t len);
+/* The plugin file: $SMCORE_HV_KVM_PLUGIN if set, else the one in the build tree. */
+const char *testvm__plugin_path(void);
+/* dlopens the plugin at `path` and copies its accelerator ops; 0 or -1 with the reason in `reason`. */
+int testvm__load_plugin(const char *path, char *reason, size_t len);
 /* The messages of the last host->error() and host->log() calls, or "" after testvm__clear_error(). */
 const char *testvm__last_error(void);
 const char *testvm__last_log(void);
