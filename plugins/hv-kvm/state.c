@@ -67,7 +67,10 @@ static bool with_debugregs(const struct smcore_vm *vm) { return vm->has_debugreg
 
 #define IOCTLS(get_ioctl, set_ioctl) get_ioctl, set_ioctl, #get_ioctl, #set_ioctl
 
-/* Restore order: sregs before the LAPIC (APIC base), the LAPIC before MSRs (TSC deadline). */
+/*
+ * Restore order: sregs before the LAPIC (APIC base), the LAPIC before MSRs (TSC deadline).
+ * TODO: guests allowed more than 4096 bytes of XSAVE state (AMX) need KVM_GET_XSAVE2.
+ */
 static const struct state_item vcpu_items[] = {
 	{ 1, "sregs", ITEM_VCPU_IOCTL, IOCTLS(KVM_GET_SREGS, KVM_SET_SREGS), sizeof(struct kvm_sregs), 0, always },
 	{ 2, "regs", ITEM_VCPU_IOCTL, IOCTLS(KVM_GET_REGS, KVM_SET_REGS), sizeof(struct kvm_regs), 0, always },

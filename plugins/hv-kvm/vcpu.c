@@ -8,6 +8,9 @@
  * interrupts a running guest or, when it lands outside KVM_RUN, is caught by
  * immediate_exit at the next entry. The handler does nothing: the only purpose
  * of the signal is to make KVM_RUN return -EINTR.
+ *
+ * NOTE: run_vcpu() leaves the kick signal blocked in the calling thread, and
+ * kick_vcpu() must not be called after that thread has exited.
  */
 #include <errno.h>
 #include <stdio.h>
