@@ -253,8 +253,7 @@ static int boot_guest(struct smcore_machine *machine, struct sm_plugin *accel, i
 	ret = build_initrd(config, &initrd, &initrd_size, err);
 	if (ret)
 		goto out;
-	snprintf(cmdline, sizeof(cmdline), "%s%s%s", CORE_CMDLINE, config->cmdline ? " " : "",
-		 config->cmdline ? config->cmdline : "");
+	smcore_machine_cmdline(machine, cmdline, sizeof(cmdline));
 
 	ret = vm__create(&machine->vm, &vm_options, err);
 	if (ret)
@@ -345,6 +344,47 @@ out:
 		close(console_fd);
 	plugin__close(accel);
 	return ret ? fail(error, kind, &err) : 0;
+}
+
+SMCORE_API int smcore_machine_write_initramfs(struct smcore_machine *machine, const char *path,
+					      struct smcore_error *error)
+{
+	struct sm_error err = { 0 };
+	uint8_t *data = NULL;
+	size_t size = 0, done = 0;
+	int fd, ret;
+
+	ret = build_initrd(&machine->config, &data, &size, &err);
+	if (ret)
+		return fail(error, SMCORE_ERROR_RUNTIME, &err);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		sm_error__set(&err, errno, "%s: cannot create: %s", path, strerror(errno));
+		free(data);
+		return fail(error, SMCORE_ERROR_RUNTIME, &err);
+	}
+	while (done < size) {
+		ssize_t written = write(fd, data + done, size - done);
+
+		if (written <= 0) {
+			sm_error__set(&err, written < 0 ? errno : EIO, "%s: write failed: %s", path,
+				      strerror(written < 0 ? errno : EIO));
+			break;
+		}
+		done += (size_t)written;
+	}
+	free(data);
+	if (close(fd) != 0 && done == size)
+		sm_error__set(&err, errno, "%s: write failed: %s", path, strerror(errno));
+	return err.code ? fail(error, SMCORE_ERROR_RUNTIME, &err) : 0;
+}
+
+SMCORE_API const char *smcore_machine_cmdline(struct smcore_machine *machine, char *buf, size_t size)
+{
+	const char *extra = machine->config.cmdline;
+
+	snprintf(buf, size, "%s%s%s", CORE_CMDLINE, extra ? " " : "", extra ? extra : "");
+	return buf;
 }
 
 SMCORE_API void smcore_machine_stop(struct smcore_machine *machine)

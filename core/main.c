@@ -29,6 +29,7 @@ static const char usage_text[] =
 	"  -c, --config FILE        machine config (INI); see docs/config.md\n"
 	"  -s, --set S.KEY=VALUE    override a config key, applied after the file (repeatable)\n"
 	"  -p, --plugin-path DIRS   colon-separated plugin directories, searched first (repeatable)\n"
+	"  -o, --output FILE        where `smcore initramfs` writes the archive\n"
 	"  -v, --verbose            more log output (repeat for debug)\n"
 	"  -q, --quiet              log errors only\n"
 	"  -h, --help               show this help\n"
@@ -36,7 +37,9 @@ static const char usage_text[] =
 	"\n"
 	"Commands:\n"
 	"  plugins                  list the plugins found, with kind, name, version and ABI\n"
-	"  probe                    check that the accelerator can run Linux guests on this host\n";
+	"  probe                    check that the accelerator can run Linux guests on this host\n"
+	"  initramfs                write the initramfs the config boots with, and print its\n"
+	"                           kernel command line (for booting it with another VMM)\n";
 
 struct cli {
 	const char *command;          /* NULL or "run", "plugins" or "probe" */
@@ -45,6 +48,7 @@ struct cli {
 	size_t override_count;
 	char **plugin_path;
 	size_t plugin_path_count;
+	const char *output;           /* initramfs --output FILE */
 	int log_level;
 };
 
@@ -59,6 +63,12 @@ static int append(char ***list, size_t *count, char *value)
 	return 0;
 }
 
+static int is_subcommand(const char *word)
+{
+	return strcmp(word, "run") == 0 || strcmp(word, "plugins") == 0 || strcmp(word, "probe") == 0 ||
+	       strcmp(word, "initramfs") == 0;
+}
+
 /* Returns -1 to go on, or the exit status for --help, --version or a usage error. */
 static int parse_args(int argc, char **argv, struct cli *cli)
 {
@@ -70,12 +80,26 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "output", required_argument, NULL, 'o' },
 		{ 0 },
 	};
 	int option;
 
 	cli->log_level = 1;
-	while ((option = getopt_long(argc, argv, "+c:s:p:vqhV", long_options, NULL)) != -1) {
+	for (;;) {
+		option = getopt_long(argc, argv, "+c:s:p:o:vqhV", long_options, NULL);
+		if (option == -1) {
+			/* getopt stops at "--" (and skips it) or at the first word that is not an option. */
+			if (optind >= argc || strcmp(argv[optind - 1], "--") == 0)
+				break;
+			if (!cli->command && is_subcommand(argv[optind])) {
+				cli->command = argv[optind++];
+				continue;
+			}
+			fprintf(stderr, "smcore: unexpected argument '%s'; put the guest command after '--'\n",
+				argv[optind]);
+			return EXIT_USAGE;
+		}
 		switch (option) {
 		case 'c':
 			cli->options.config_path = optarg;
@@ -87,6 +111,9 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		case 'p':
 			if (append(&cli->plugin_path, &cli->plugin_path_count, optarg))
 				return EXIT_FAILURE_RUNTIME;
+			break;
+		case 'o':
+			cli->output = optarg;
 			break;
 		case 'v':
 			cli->log_level++;
@@ -106,12 +133,6 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 		}
 	}
 	if (optind < argc) {
-		/* getopt stops at "--" (and skips it) or at the first word that is not an option. */
-		if (strcmp(argv[optind - 1], "--") != 0) {
-			fprintf(stderr, "smcore: unexpected argument '%s'; put the guest command after '--'\n",
-				argv[optind]);
-			return EXIT_USAGE;
-		}
 		cli->options.argv = &argv[optind];
 		cli->options.argc = (size_t)(argc - optind);
 	}
@@ -183,25 +204,44 @@ static int run_machine(struct cli *cli)
 	return result.exit_status;
 }
 
+static int write_initramfs(struct cli *cli)
+{
+	struct smcore_machine *machine;
+	struct smcore_error error = { 0 };
+	char cmdline[4096];
+	int status = 0;
+
+	if (!cli->options.config_path || !cli->output) {
+		fputs("smcore: initramfs needs --config FILE and --output FILE\n", stderr);
+		return EXIT_USAGE;
+	}
+	if (smcore_machine_load(&cli->options, &machine, &error)) {
+		fprintf(stderr, "smcore: %s\n", error.message);
+		return exit_status_for(&error);
+	}
+	if (smcore_machine_write_initramfs(machine, cli->output, &error)) {
+		fprintf(stderr, "smcore: %s\n", error.message);
+		status = exit_status_for(&error);
+	} else {
+		printf("%s\n", smcore_machine_cmdline(machine, cmdline, sizeof(cmdline)));
+	}
+	smcore_machine_free(machine);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli = { 0 };
 	struct smcore_error error = { 0 };
 	int status;
 
-	/* A subcommand, if any, comes first. */
-	if (argc > 1 && (strcmp(argv[1], "plugins") == 0 || strcmp(argv[1], "probe") == 0 ||
-			 strcmp(argv[1], "run") == 0)) {
-		cli.command = argv[1];
-		argv[1] = argv[0];
-		argv++;
-		argc--;
-	}
 	status = parse_args(argc, argv, &cli);
 	if (status >= 0)
 		goto out;
 	smcore_set_log_level(cli.log_level);
 
+	if (cli.command && strcmp(cli.command, "run") == 0)
+		cli.command = NULL;
 	if (cli.command && strcmp(cli.command, "plugins") == 0) {
 		status = smcore_plugins_list(&cli.options, stdout) < 0 ? EXIT_FAILURE_RUNTIME : 0;
 	} else if (cli.command && strcmp(cli.command, "probe") == 0) {
@@ -212,6 +252,8 @@ int main(int argc, char **argv)
 			printf("smcore: this host can run Linux guests\n");
 			status = 0;
 		}
+	} else if (cli.command && strcmp(cli.command, "initramfs") == 0) {
+		status = write_initramfs(&cli);
 	} else {
 		status = run_machine(&cli);
 	}

@@ -159,17 +159,14 @@ static uint8_t *write_interrupt(uint8_t *p, uint8_t entry_type, uint8_t interrup
 }
 
 /*
- * The PC wiring: IOAPIC pin 0 carries the 8259's output (ExtINT), the PIT's
- * IRQ 0 arrives on pin 2, and IRQ 2 is the 8259 cascade, which has no pin.
+ * ISA IRQ n on IOAPIC pin n, IRQ 0 included: that is KVM's default GSI routing
+ * for its in-kernel IOAPIC. The PC wiring (IRQ 0 on pin 2) would make Linux
+ * find the timer dead on pin 2 and spend boot time probing fallbacks.
  */
 static uint8_t *write_io_interrupts(uint8_t *p, uint8_t ioapic_id)
 {
-	p = write_interrupt(p, MP_IO_INTERRUPT, MP_EXTINT, 0, ioapic_id, 0);
-	for (uint8_t irq = 0; irq < MP_ISA_IRQS; irq++) {
-		if (irq == 2)
-			continue;
-		p = write_interrupt(p, MP_IO_INTERRUPT, MP_INT, irq, ioapic_id, irq == 0 ? 2 : irq);
-	}
+	for (uint8_t irq = 0; irq < MP_ISA_IRQS; irq++)
+		p = write_interrupt(p, MP_IO_INTERRUPT, MP_INT, irq, ioapic_id, irq);
 	return p;
 }
 

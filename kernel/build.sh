@@ -81,7 +81,7 @@ run_make() {
 	local log_file=$1
 	shift
 	if ! make "$@" >>"$log_file" 2>&1; then
-		printf 'kernel: error: make %s failed; last lines of %s:\n' "$*" "$log_file" >&2
+		printf 'kernel: error: make %s failed; last lines of its log:\n' "$*" >&2
 		tail -n 40 "$log_file" >&2
 		exit 1
 	fi
@@ -98,18 +98,31 @@ build_kernel() {
 	make_args=(-C "$src" O="$obj" ARCH=x86_64)
 	log "configuring (tinyconfig + $(basename "$fragment"))"
 	run_make "$log_file" "${make_args[@]}" tinyconfig
-	"$src/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" "$fragment" \
-		>>"$log_file" 2>&1 || die "merge_config.sh failed, see $log_file"
+	if ! "$src/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" "$fragment" \
+		>>"$log_file" 2>&1; then
+		tail -n 20 "$log_file" >&2
+		die "merge_config.sh failed"
+	fi
 	run_make "$log_file" "${make_args[@]}" olddefconfig
 	verify_config "$obj/.config"
 
-	log "compiling with make -j$(nproc) (a few minutes; log: $log_file)"
+	log "compiling with make -j$(nproc) (this takes a few minutes)"
 	run_make "$log_file" "${make_args[@]}" -j"$(nproc)" vmlinux bzImage
 
 	objcopy --strip-debug "$obj/vmlinux" "$result/vmlinux"
 	cp "$obj/arch/x86/boot/bzImage" "$obj/.config" "$result/"
 	mv "$result/.config" "$result/config"
 	cp "$log_file" "$result/build.log"
+}
+
+# Deletes the build directory WORK, keeping its log when STATUS is a failure.
+remove_work_dir() {
+	local work=$1 status=$2
+	if ((status != 0)) && [[ -f $work/build.log ]]; then
+		cp "$work/build.log" "$cache_root/failed-build.log"
+		printf 'kernel: the full log is in %s\n' "$cache_root/failed-build.log" >&2
+	fi
+	rm -rf "$work"
 }
 
 main() {
@@ -134,7 +147,7 @@ main() {
 		check_tools
 		log "cache miss: building into $entry"
 		work=$(mktemp -d "$cache_root/.build.XXXXXX")
-		trap 'rm -rf "$work"' EXIT
+		trap 'remove_work_dir "$work" $?' EXIT
 		build_kernel "$work"
 		# A concurrent build may have won the rename; its result is equal.
 		mv -T "$work/result" "$entry" 2>/dev/null || [[ -f $entry/vmlinux ]] ||

@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # Boots the guest kernel with the guest init under QEMU TCG (no KVM needed)
-# and checks the init's contract: the workload's output on the console, and
-# the status line on the second serial port for a normal exit, a death by
-# signal, a missing program, the env and cwd entries and an invalid run file.
+# and checks the init's contract. Each case checks the workload's output on the
+# console and the status line on the second serial port. The cases are a
+# normal exit, a death by signal, a missing program, the env and cwd entries,
+# an invalid run file and a missing run file.
 #
 # usage: kernel/test-boot.sh [VMLINUX INIT]
 # Without arguments it builds both: the kernel with build.sh (cached) and the
@@ -51,8 +52,8 @@ make_initramfs() {
 	(cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc) >"$cpio_path"
 }
 
-# Boots once; leaves the console output in $work/NAME.out and the status
-# channel in $work/NAME.status.
+# Boots $work/NAME.cpio and writes the console output to $work/NAME.out and
+# the status channel to $work/NAME.status.
 boot() {
 	local name=$1 cpio_path="$work/$1.cpio" start end
 	: >"$work/$name.status"
@@ -79,7 +80,7 @@ expect() {
 	fi
 }
 
-# Checks that the status channel of case NAME holds exactly the line LINE.
+# Checks that the status channel of case NAME contains exactly the line LINE.
 expect_status() {
 	local name=$1 line=$2 actual
 	actual=$(cat "$work/$name.status")

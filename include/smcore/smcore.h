@@ -59,6 +59,11 @@ SMCORE_API int smcore_machine_load(const struct smcore_options *options,
 /* Boot the machine and wait until its workload ends; result->exit_status is its status. */
 SMCORE_API int smcore_machine_run(struct smcore_machine *machine, struct smcore_result *result,
 				  struct smcore_error *error);
+/* Write the initramfs the machine would boot with (init, files, run command) to `path`. */
+SMCORE_API int smcore_machine_write_initramfs(struct smcore_machine *machine, const char *path,
+					      struct smcore_error *error);
+/* Write the complete kernel command line the machine boots with into `buf`; returns `buf`. */
+SMCORE_API const char *smcore_machine_cmdline(struct smcore_machine *machine, char *buf, size_t size);
 /* Stop a running machine from another thread; smcore_machine_run() then returns -EINTR. */
 SMCORE_API void smcore_machine_stop(struct smcore_machine *machine);
 SMCORE_API void smcore_machine_free(struct smcore_machine *machine);

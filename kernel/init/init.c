@@ -286,8 +286,8 @@ static void open_console(void)
 		close(fd);
 }
 
-/* Opens the status port in raw mode. CLOCAL is set first so neither the open
- * nor a write waits for a modem carrier signal. */
+/* Opens the status port in raw mode. The non-blocking open and CLOCAL keep
+ * the open and later writes from waiting for a modem carrier signal. */
 static int open_status_port(void)
 {
 	struct termios tio;
@@ -322,7 +322,7 @@ static void report_status(int port, int wait_status)
 		length = snprintf(line, sizeof(line), "smcore-exit: exit %d\n",
 				  WEXITSTATUS(wait_status));
 	if (port < 0) {
-		log_error("no status port, so the result goes here: %s", line);
+		log_error("status port unavailable, workload result: %.*s", length - 1, line);
 		return;
 	}
 
@@ -371,8 +371,8 @@ static int set_environment(const struct run_spec *spec)
 static void exec_workload(const struct run_spec *spec)
 {
 	setsid();
-	/* Without a controlling terminal, shells disable job control; failure
-	 * only costs that, so it is not reported. */
+	/* Shells disable job control without a controlling terminal. That is
+	 * the only cost of a failure here, so it is not reported. */
 	ioctl(STDIN_FILENO, TIOCSCTTY, 1);
 
 	execvp(spec->argv[0], spec->argv);

@@ -1,0 +1,52 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Config and plugin errors from the real smcore binary; needs no KVM.
+set -euo pipefail
+smcore=$1
+test_plugins=$2
+source "$(dirname "$0")/lib.sh"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+printf '[machine]\nmemory = 256M\nvcpu = 2\n' >"$work/typo.ini"
+run_capture "misspelled key" "$smcore" --config "$work/typo.ini"
+check "misspelled key exits 2" [ "$status" -eq 2 ]
+check "misspelled key names FILE:LINE: section.key" contains "$err" "$work/typo.ini:3: machine.vcpu: unknown key"
+
+printf '[machine]\nmemory = 12X\n' >"$work/size.ini"
+run_capture "bad size" "$smcore" --config "$work/size.ini" -- /bin/true
+check "bad size exits 2" [ "$status" -eq 2 ]
+check "bad size names the value" contains "$err" "$work/size.ini:2: machine.memory: invalid size '12X'"
+
+printf '[kernel]\nkernel = missing-vmlinux\n' >"$work/kernel.ini"
+run_capture "missing kernel" "$smcore" --config "$work/kernel.ini" -- /bin/true
+check "missing kernel exits 2" [ "$status" -eq 2 ]
+check "missing kernel names the resolved path" contains "$err" "$work/missing-vmlinux"
+
+printf '[machine]\nmemory = 256M\n' >"$work/good.ini"
+run_capture "bad --set" "$smcore" --config "$work/good.ini" --set machine.vcpus=0 -- /bin/true
+check "bad --set exits 2" [ "$status" -eq 2 ]
+check "bad --set is named" contains "$err" "machine.vcpus"
+
+run_capture "no command" "$smcore" --config "$work/good.ini"
+check "no command exits 2" [ "$status" -eq 2 ]
+check "no command explains the fix" contains "$err" "no command to run"
+
+run_capture "unknown option" "$smcore" --bogus
+check "unknown option exits 2" [ "$status" -eq 2 ]
+
+run_capture "plugins" "$smcore" plugins
+check "plugins lists hv-kvm" contains "$out" "hv-kvm"
+check "plugins shows the kind and ABI" contains "$out" "accelerator"
+
+run_capture "plugins with test plugins" "$smcore" plugins --plugin-path "$test_plugins"
+check "other ABI major rejected with both versions" contains "$out" "built for ABI 2.3, this smcore supports ABI 1.0"
+check "good test plugin listed" contains "$out" "test-good-accel"
+
+printf '[machine]\naccelerator = test-abi-major\nplugin_dir = %s\n' "$test_plugins" >"$work/abi.ini"
+run_capture "ABI mismatch at run" "$smcore" --config "$work/abi.ini" -- /bin/true
+check "ABI mismatch at run exits 1" [ "$status" -eq 1 ]
+check "ABI mismatch at run names the file" contains "$err" "$test_plugins/test-abi-major.so: plugin ABI mismatch"
+
+finish
