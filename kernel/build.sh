@@ -76,7 +76,8 @@ verify_config() {
 	fi
 }
 
-# Runs make with its output in LOG and shows the end of LOG when make fails.
+# Runs make, appending its output to LOG_FILE, and prints the end of
+# LOG_FILE when make fails.
 run_make() {
 	local log_file=$1
 	shift
@@ -126,7 +127,7 @@ remove_work_dir() {
 }
 
 main() {
-	local output_dir key entry work
+	local output_dir key entry work lock_fd
 	if (($# != 1)); then
 		echo "usage: $0 OUTPUT_DIR" >&2
 		exit 2
@@ -141,6 +142,15 @@ main() {
 
 	key=$(cache_key)
 	entry="$cache_root/$key"
+
+	# Concurrent calls with the same inputs wait for one build to finish
+	# instead of each building the same kernel.
+	exec {lock_fd}>"$cache_root/.lock-$key"
+	if ! flock -n "$lock_fd"; then
+		log "waiting for another build of the same kernel to finish"
+		flock "$lock_fd"
+	fi
+
 	if [[ -f $entry/vmlinux && -f $entry/bzImage ]]; then
 		log "cache hit: $entry"
 	else
@@ -149,9 +159,9 @@ main() {
 		work=$(mktemp -d "$cache_root/.build.XXXXXX")
 		trap 'remove_work_dir "$work" $?' EXIT
 		build_kernel "$work"
-		# A concurrent build may have won the rename; its result is equal.
-		mv -T "$work/result" "$entry" 2>/dev/null || [[ -f $entry/vmlinux ]] ||
-			die "cannot move the build result to $entry"
+		# An incomplete entry can only be left by hand; replace it.
+		rm -rf "$entry"
+		mv -T "$work/result" "$entry" || die "cannot move the build result to $entry"
 		rm -rf "$work"
 		trap - EXIT
 	fi
