@@ -18,6 +18,13 @@ static void write_console(void *opaque, const uint8_t *data, size_t len)
 {
 	struct sm_vm *vm = opaque;
 
+	/*
+	 * The init drains the console before it reports the exit status, so what
+	 * follows is only the kernel's own shutdown message.
+	 */
+	if (__atomic_load_n(&vm->guest_status, __ATOMIC_ACQUIRE) != VM_GUEST_STATUS_NONE)
+		return;
+
 	while (len > 0) {
 		ssize_t written = write(vm->console_fd, data, len);
 
@@ -56,8 +63,8 @@ static void parse_status_line(struct sm_vm *vm, const char *line)
 		goto invalid;
 
 	pthread_mutex_lock(&vm->lock);
-	vm->guest_status = kind;
 	vm->guest_status_value = (int)value;
+	__atomic_store_n(&vm->guest_status, kind, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&vm->lock);
 	log_info("status", "guest reported %s %ld", kind == VM_GUEST_STATUS_EXIT ? "exit" : "signal", value);
 	return;

@@ -89,10 +89,13 @@ typedef void (*smcore_timer_callback)(void *opaque);
 struct smcore_host {
 	uint32_t size;
 
-	/* Log one line as "NAME: message" at the given level. */
+	/* Log one line at the given level; the core prefixes the plugin's name. */
 	void (*log)(struct smcore_ctx *ctx, enum smcore_log_level level,
 		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-	/* Record the reason for a failure the plugin is about to return; returns -err. */
+	/*
+	 * Record the reason for a failure the plugin is about to return; returns
+	 * -err. The core prefixes the plugin's name when it shows the message.
+	 */
 	int (*error)(struct smcore_ctx *ctx, int err, const char *fmt, ...)
 		__attribute__((format(printf, 3, 4)));
 
@@ -212,14 +215,23 @@ struct smcore_accel_ops {
 			  uint64_t size, void *hva);
 	/* Create vCPU `index` (0 is the boot processor) with its CPUID, MSRs and local APIC set up. */
 	int (*create_vcpu)(struct smcore_vm *vm, uint32_t index, struct smcore_vcpu **vcpu);
-	/* Load registers for the first entry; application processors wait for INIT/SIPI instead. */
+	/*
+	 * Load registers for the first entry. With an in-kernel irqchip only the
+	 * boot vCPU needs this: application processors wait for INIT/SIPI.
+	 */
 	int (*set_regs)(struct smcore_vcpu *vcpu, const struct smcore_x86_regs *regs);
 	/* Run until the next exit the VMM must handle. Call from the vCPU's own thread. */
 	int (*run_vcpu)(struct smcore_vcpu *vcpu, struct smcore_exit *exit);
-	/* Make a running or about-to-run run_vcpu() return SMCORE_EXIT_INTERRUPTED; any thread. */
+	/*
+	 * Make a running or about-to-run run_vcpu() return SMCORE_EXIT_INTERRUPTED.
+	 * Any thread may call it while the vCPU's thread has not exited.
+	 */
 	void (*kick_vcpu)(struct smcore_vcpu *vcpu);
 	int (*irq_line)(struct smcore_vm *vm, uint32_t gsi, int level);
-	/* Save or restore state as an opaque, versioned blob; vcpu NULL means the VM-wide state. */
+	/*
+	 * Save or restore state as an opaque, versioned blob; vcpu NULL means the
+	 * VM-wide state. The vCPU must not be inside run_vcpu().
+	 */
 	int (*save_state)(struct smcore_vm *vm, struct smcore_vcpu *vcpu,
 			  void **blob, size_t *blob_size); /* caller frees *blob with free() */
 	int (*restore_state)(struct smcore_vm *vm, struct smcore_vcpu *vcpu,
