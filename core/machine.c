@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -123,6 +124,30 @@ static int read_whole_file(const char *what, const char *path, uint8_t **data, s
 	return 0;
 }
 
+/* Map a whole file read-only; 0 or -errno with a message naming `what` and the path. */
+static int map_whole_file(const char *what, const char *path, uint8_t **data, size_t *size,
+			  struct sm_error *err)
+{
+	struct stat st;
+	void *mapping;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return sm_error__set(err, errno, "%s %s: cannot open: %s", what, path, strerror(errno));
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+		close(fd);
+		return sm_error__set(err, EINVAL, "%s %s: not a regular, non-empty file", what, path);
+	}
+	mapping = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (mapping == MAP_FAILED)
+		return sm_error__set(err, errno, "%s %s: cannot map: %s", what, path, strerror(errno));
+	*data = mapping;
+	*size = (size_t)st.st_size;
+	return 0;
+}
+
 /* Path of a file bundled with smcore (the kernel, the init). */
 static int bundled_path(const char *name, char *path, size_t size, struct sm_error *err)
 {
@@ -213,19 +238,87 @@ static int load_accelerator(struct smcore_machine *machine, struct sm_plugin **p
 			    plugin, err);
 }
 
-/* Run the accelerator's probe, if it has one; -ENOTSUP when Linux guests cannot run here. */
-static int probe_accelerator(struct sm_plugin *plugin, struct sm_error *err)
+static uint64_t fnv1a(uint64_t hash, const void *data, size_t len)
+{
+	const uint8_t *bytes = data;
+
+	for (size_t i = 0; i < len; i++) {
+		hash ^= bytes[i];
+		hash *= 0x100000001b3ull;
+	}
+	return hash;
+}
+
+/*
+ * A passed probe is remembered until the host reboots or the plugin file
+ * changes: the file name hashes the kernel's boot id and the plugin's path,
+ * size and modification time. Returns -ENOENT when there is nowhere to keep it.
+ */
+static int probe_cache_path(const struct sm_plugin *plugin, char *path, size_t size)
+{
+	char boot_id[64] = "", dir[PATH_MAX];
+	const char *runtime = getenv("XDG_RUNTIME_DIR");
+	uint64_t hash = 0xcbf29ce484222325ull;
+	struct stat st;
+	FILE *file;
+
+	file = fopen("/proc/sys/kernel/random/boot_id", "re");
+	if (!file)
+		return -ENOENT;
+	if (!fgets(boot_id, sizeof(boot_id), file))
+		boot_id[0] = '\0';
+	fclose(file);
+	if (!boot_id[0] || stat(plugin->path, &st) != 0)
+		return -ENOENT;
+
+	hash = fnv1a(hash, boot_id, strlen(boot_id));
+	hash = fnv1a(hash, plugin->path, strlen(plugin->path));
+	hash = fnv1a(hash, &st.st_size, sizeof(st.st_size));
+	hash = fnv1a(hash, &st.st_mtim, sizeof(st.st_mtim));
+	if (runtime && runtime[0] == '/')
+		snprintf(dir, sizeof(dir), "%s/smcore", runtime);
+	else if (geteuid() == 0)
+		snprintf(dir, sizeof(dir), "/run/smcore");
+	else
+		snprintf(dir, sizeof(dir), "/tmp/smcore-%u", (unsigned)geteuid());
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return -errno;
+	snprintf(path, size, "%s/probe-passed-%s-%016llx", dir, plugin->desc.name,
+		 (unsigned long long)hash);
+	return 0;
+}
+
+/*
+ * Run the accelerator's probe, if it has one; -ENOTSUP when Linux guests
+ * cannot run here. With `use_cache`, a pass recorded since the host booted
+ * skips it: the probe boots two tiny VMs, which costs a visible part of a
+ * guest's start on a slow host.
+ */
+static int probe_accelerator(struct sm_plugin *plugin, int use_cache, struct sm_error *err)
 {
 	struct sm_error probe_err = { 0 };
 	struct smcore_ctx ctx = { .name = plugin->desc.name, .err = &probe_err };
-	int ret;
+	char cache[PATH_MAX];
+	int have_cache, ret, fd;
 
 	if (!plugin->ops.accel.probe)
 		return 0;
+	have_cache = probe_cache_path(plugin, cache, sizeof(cache)) == 0;
+	if (use_cache && have_cache && access(cache, F_OK) == 0) {
+		log_info("machine", "%s: probe passed earlier since this host booted (%s)",
+			 plugin->desc.name, cache);
+		return 0;
+	}
+
 	ret = plugin->ops.accel.probe(&vm_host_services, &ctx);
 	if (ret)
 		return sm_error__set(err, -ret, "%s: %s", plugin->desc.name,
 				     probe_err.code ? probe_err.message : strerror(-ret));
+	if (have_cache) {
+		fd = open(cache, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			close(fd);
+	}
 	return 0;
 }
 
@@ -247,7 +340,8 @@ static int boot_guest(struct smcore_machine *machine, struct sm_plugin *accel, i
 		snprintf(kernel_path, sizeof(kernel_path), "%s", config->kernel);
 	else if ((ret = bundled_path("vmlinux", kernel_path, sizeof(kernel_path), err)))
 		return ret;
-	ret = read_whole_file("kernel", kernel_path, &kernel, &kernel_size, err);
+	/* Mapped, not read, so the kernel's bytes are copied once: into guest memory. */
+	ret = map_whole_file("kernel", kernel_path, &kernel, &kernel_size, err);
 	if (ret)
 		return ret;
 	ret = build_initrd(config, &initrd, &initrd_size, err);
@@ -270,7 +364,7 @@ static int boot_guest(struct smcore_machine *machine, struct sm_plugin *accel, i
 		 config->vcpus, (unsigned long long)(config->memory_bytes >> 20), cmdline);
 	ret = vm__start(&machine->vm, &regs, err);
 out:
-	free(kernel);
+	munmap(kernel, kernel_size);
 	free(initrd);
 	return ret;
 }
@@ -319,7 +413,7 @@ SMCORE_API int smcore_machine_run(struct smcore_machine *machine, struct smcore_
 		kind = SMCORE_ERROR_HOST;
 		goto out;
 	}
-	ret = probe_accelerator(accel, &err);
+	ret = probe_accelerator(accel, 1, &err);
 	if (ret) {
 		kind = SMCORE_ERROR_HOST;
 		goto out;
@@ -424,7 +518,7 @@ SMCORE_API int smcore_probe(const struct smcore_options *options, struct smcore_
 	if (!ret) {
 		ret = plugin__find(&search, name, SMCORE_PLUGIN_ACCELERATOR, &accel, &err);
 		if (!ret)
-			ret = probe_accelerator(accel, &err);
+			ret = probe_accelerator(accel, 0, &err);
 		plugin__close(accel);
 		plugin_search__free(&search);
 	} else {

@@ -268,6 +268,19 @@ static void mount_kernel_filesystems(void)
 	symlink("/proc/self/fd/2", "/dev/stderr");
 }
 
+/* Turns off the tty's output processing (ONLCR adds a \r before every \n), so
+ * the workload's bytes reach the host's standard output unchanged. */
+static void disable_output_processing(int fd)
+{
+	struct termios tio;
+
+	if (tcgetattr(fd, &tio) != 0)
+		return;
+	tio.c_oflag &= ~(tcflag_t)OPOST;
+	if (tcsetattr(fd, TCSANOW, &tio) != 0)
+		log_error("cannot turn off output processing on %s: %s", CONSOLE, strerror(errno));
+}
+
 /* Points stdin, stdout and stderr at the console of the freshly mounted
  * devtmpfs. */
 static void open_console(void)
@@ -284,6 +297,7 @@ static void open_console(void)
 	}
 	if (fd > 2)
 		close(fd);
+	disable_output_processing(STDOUT_FILENO);
 }
 
 /* Opens the status port in raw mode. The non-blocking open and CLOCAL keep
@@ -325,6 +339,9 @@ static void report_status(int port, int wait_status)
 		log_error("status port unavailable, workload result: %.*s", length - 1, line);
 		return;
 	}
+	/* The host stops copying the console once the status arrives, so the
+	 * workload's output must have left the UART first. */
+	tcdrain(STDOUT_FILENO);
 
 	while (written < length) {
 		ssize_t n = write(port, line + written, (size_t)(length - written));

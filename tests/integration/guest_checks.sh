@@ -2,55 +2,59 @@
 # SPDX-License-Identifier: Apache-2.0
 # Checks that boot the bundled Linux kernel; run on a KVM that passes hv-kvm's probe.
 set -euo pipefail
-smcore=$1
+# Every run gets a deadline, so a guest that hangs fails its check instead of the suite.
+smcore_binary=$1
+smcore() {
+	"$smcore_binary" --set run.timeout=120 "$@"
+}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 source "$here/lib.sh"
 cd "$root"
 hello=configs/hello.ini
-data_dir=$(dirname "$smcore")/../share/smcore
+data_dir=$(dirname "$smcore_binary")/../share/smcore
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-run_capture "hello" "$smcore" --config "$hello"
+run_capture "hello" smcore --config "$hello"
 check "hello exits 0" [ "$status" -eq 0 ]
 check "hello prints the guest kernel release" contains "$out" "guest kernel: 6.1."
 check "hello prints the greeting" contains "$out" "Hello from an smcore microVM!"
 
-run_capture "exit 7" "$smcore" --config "$hello" -- /bin/busybox sh -c 'echo before; exit 7'
+run_capture "exit 7" smcore --config "$hello" -- /bin/busybox sh -c 'echo before; exit 7'
 check "exit status 7 becomes smcore's" [ "$status" -eq 7 ]
 check "output before the exit arrives" contains "$out" "before"
 
-run_capture "signal" "$smcore" --config "$hello" -- /bin/busybox sh -c 'kill -9 $$'
+run_capture "signal" smcore --config "$hello" -- /bin/busybox sh -c 'kill -9 $$'
 check "death by SIGKILL becomes 137" [ "$status" -eq 137 ]
 
-run_capture "missing program" "$smcore" --config "$hello" -- /no/such/program
+run_capture "missing program" smcore --config "$hello" -- /no/such/program
 check "a missing program exits 127" [ "$status" -eq 127 ]
 check "a missing program is named" contains "$out$err" "/no/such/program"
 
-run_capture "arguments" "$smcore" --config "$hello" -- /bin/busybox printf '[%s]' 'a b' "c'd" '$x' ''
+run_capture "arguments" smcore --config "$hello" -- /bin/busybox printf '[%s]' 'a b' "c'd" '$x' ''
 check "arguments pass unchanged" [ "$out" = "[a b][c'd][\$x][]" ]
 
-run_capture "env and cwd" "$smcore" --config "$hello" --set 'run.env=GREETING="hi there"' \
+run_capture "env and cwd" smcore --config "$hello" --set 'run.env=GREETING="hi there"' \
 	--set run.cwd=/tmp -- /bin/busybox sh -c 'echo "$GREETING in $(pwd)"'
 check "env and cwd reach the workload" contains "$out" "hi there in /tmp"
 
-run_capture "two vCPUs" "$smcore" --config "$hello" --set machine.vcpus=2 -- /bin/busybox nproc
+run_capture "two vCPUs" smcore --config "$hello" --set machine.vcpus=2 -- /bin/busybox nproc
 check "two vCPUs boot" [ "$status" -eq 0 ]
 check "the guest sees two CPUs" [ "$(echo "$out" | tr -d '\r' | tail -n 1)" = "2" ]
 
-run_capture "console file" "$smcore" --config "$hello" --set "machine.console=$work/console.log"
+run_capture "console file" smcore --config "$hello" --set "machine.console=$work/console.log"
 check "console file run exits 0" [ "$status" -eq 0 ]
 check "console output goes to the file" grep -q "Hello from an smcore microVM!" "$work/console.log"
 check "nothing on stdout with a console file" [ -z "$out" ]
 
 if [ -f "$data_dir/bzImage" ]; then
-	run_capture "bzImage" "$smcore" --config "$hello" --set "kernel.kernel=$(realpath "$data_dir/bzImage")"
+	run_capture "bzImage" smcore --config "$hello" --set "kernel.kernel=$(realpath "$data_dir/bzImage")"
 	check "the bzImage boots too" [ "$status" -eq 0 ]
 	check "the bzImage prints the greeting" contains "$out" "Hello from an smcore microVM!"
 fi
 
-run_capture "baseline template" "$smcore" --config "$hello" --set machine.cpu_template=baseline
+run_capture "baseline template" smcore --config "$hello" --set machine.cpu_template=baseline
 check "the baseline CPU template boots" [ "$status" -eq 0 ]
 
 finish
