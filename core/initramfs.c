@@ -12,6 +12,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "host_file.h"
+
 struct buffer {
 	uint8_t *data;
 	size_t size;
@@ -147,43 +149,6 @@ static int add_parents(struct packer *packer, const char *path)
 	return 0;
 }
 
-static int read_file(const char *path, uint8_t **data, size_t *size, mode_t *mode, struct sm_error *err)
-{
-	struct stat st;
-	ssize_t got;
-	size_t done = 0;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return sm_error__set(err, errno, "%s: cannot open: %s", path, strerror(errno));
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return sm_error__set(err, EINVAL, "%s: not a regular file", path);
-	}
-	*data = malloc(st.st_size ? (size_t)st.st_size : 1);
-	if (!*data) {
-		close(fd);
-		return sm_error__set(err, ENOMEM, "%s: out of memory reading %lld bytes", path,
-				     (long long)st.st_size);
-	}
-	while (done < (size_t)st.st_size) {
-		got = read(fd, *data + done, (size_t)st.st_size - done);
-		if (got <= 0) {
-			int saved = got < 0 ? errno : EIO;
-
-			free(*data);
-			close(fd);
-			return sm_error__set(err, saved, "%s: read failed: %s", path, strerror(saved));
-		}
-		done += (size_t)got;
-	}
-	close(fd);
-	*size = done;
-	*mode = st.st_mode & 07777;
-	return 0;
-}
-
 static int add_host_file(struct packer *packer, const char *host_path, const char *guest_path,
 			 mode_t force_mode)
 {
@@ -192,7 +157,7 @@ static int add_host_file(struct packer *packer, const char *host_path, const cha
 	mode_t mode = 0;
 	int ret;
 
-	ret = read_file(host_path, &data, &size, &mode, packer->err);
+	ret = host_file__read(NULL, host_path, &data, &size, &mode, packer->err);
 	if (ret)
 		return ret;
 	ret = add_parents(packer, guest_path);

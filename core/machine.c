@@ -14,6 +14,7 @@
 #include <smcore/smcore.h>
 
 #include "config.h"
+#include "host_file.h"
 #include "initramfs.h"
 #include "install_dir.h"
 #include "log.h"
@@ -88,66 +89,6 @@ SMCORE_API int smcore_machine_load(const struct smcore_options *options,
 	return 0;
 }
 
-/* Read a whole file; 0 or -errno with a message naming `what` and the path. */
-static int read_whole_file(const char *what, const char *path, uint8_t **data, size_t *size,
-			   struct sm_error *err)
-{
-	struct stat st;
-	size_t done = 0;
-	int fd, saved;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return sm_error__set(err, errno, "%s %s: cannot open: %s", what, path, strerror(errno));
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return sm_error__set(err, EINVAL, "%s %s: not a regular file", what, path);
-	}
-	*data = malloc(st.st_size ? (size_t)st.st_size : 1);
-	if (!*data) {
-		close(fd);
-		return sm_error__set(err, ENOMEM, "%s %s: out of memory", what, path);
-	}
-	while (done < (size_t)st.st_size) {
-		ssize_t got = read(fd, *data + done, (size_t)st.st_size - done);
-
-		if (got <= 0) {
-			saved = got < 0 ? errno : EIO;
-			free(*data);
-			close(fd);
-			return sm_error__set(err, saved, "%s %s: read failed: %s", what, path, strerror(saved));
-		}
-		done += (size_t)got;
-	}
-	close(fd);
-	*size = done;
-	return 0;
-}
-
-/* Map a whole file read-only; 0 or -errno with a message naming `what` and the path. */
-static int map_whole_file(const char *what, const char *path, uint8_t **data, size_t *size,
-			  struct sm_error *err)
-{
-	struct stat st;
-	void *mapping;
-	int fd;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return sm_error__set(err, errno, "%s %s: cannot open: %s", what, path, strerror(errno));
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
-		close(fd);
-		return sm_error__set(err, EINVAL, "%s %s: not a regular, non-empty file", what, path);
-	}
-	mapping = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
-	if (mapping == MAP_FAILED)
-		return sm_error__set(err, errno, "%s %s: cannot map: %s", what, path, strerror(errno));
-	*data = mapping;
-	*size = (size_t)st.st_size;
-	return 0;
-}
-
 /* Path of a file bundled with smcore (the kernel, the init). */
 static int bundled_path(const char *name, char *path, size_t size, struct sm_error *err)
 {
@@ -196,7 +137,7 @@ static int build_initrd(const struct machine_config *config, uint8_t **data, siz
 		return 0;
 	}
 
-	ret = read_whole_file("initrd", config->initrd, &user, &user_size, err);
+	ret = host_file__read("initrd", config->initrd, &user, &user_size, NULL, err);
 	if (ret) {
 		free(own);
 		return ret;
@@ -341,7 +282,7 @@ static int boot_guest(struct smcore_machine *machine, struct sm_plugin *accel, i
 	else if ((ret = bundled_path("vmlinux", kernel_path, sizeof(kernel_path), err)))
 		return ret;
 	/* Mapped, not read, so the kernel's bytes are copied once: into guest memory. */
-	ret = map_whole_file("kernel", kernel_path, &kernel, &kernel_size, err);
+	ret = host_file__map("kernel", kernel_path, &kernel, &kernel_size, err);
 	if (ret)
 		return ret;
 	ret = build_initrd(config, &initrd, &initrd_size, err);
@@ -542,6 +483,10 @@ SMCORE_API int smcore_plugins_list(const struct smcore_options *options, FILE *o
 
 SMCORE_API void smcore_set_log_level(int level)
 {
-	log__set_level(level < 0 ? SMCORE_LOG_ERROR : level > 3 ? SMCORE_LOG_DEBUG : level);
+	if (level < SMCORE_LOG_ERROR)
+		level = SMCORE_LOG_ERROR;
+	if (level > SMCORE_LOG_DEBUG)
+		level = SMCORE_LOG_DEBUG;
+	log__set_level(level);
 }
 

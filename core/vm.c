@@ -102,6 +102,15 @@ static void i8042_reset(void *opaque)
 	vm__request_stop(opaque, VM_STOP_RESET, "the guest reset the machine through the i8042");
 }
 
+/* Make every running vCPU return to its loop, which then sees the stop reason. */
+static void kick_vcpus(struct sm_vm *vm)
+{
+	for (uint32_t i = 0; i < vm->vcpu_count; i++) {
+		if (vm->vcpus[i].handle && vm->vcpus[i].thread_started)
+			vm->accel->kick_vcpu(vm->vcpus[i].handle);
+	}
+}
+
 void vm__request_stop(struct sm_vm *vm, enum vm_stop_reason reason, const char *fmt, ...)
 {
 	va_list args;
@@ -115,11 +124,7 @@ void vm__request_stop(struct sm_vm *vm, enum vm_stop_reason reason, const char *
 		pthread_cond_broadcast(&vm->stopped);
 	}
 	pthread_mutex_unlock(&vm->lock);
-
-	for (uint32_t i = 0; i < vm->vcpu_count; i++) {
-		if (vm->vcpus[i].handle)
-			vm->accel->kick_vcpu(vm->vcpus[i].handle);
-	}
+	kick_vcpus(vm);
 }
 
 static int register_devices(struct sm_vm *vm, struct sm_error *err)
@@ -283,7 +288,7 @@ enum vm_stop_reason vm__wait(struct sm_vm *vm, uint64_t timeout_ms)
 		vm__request_stop(vm, VM_STOP_TIMEOUT, "the run timed out after %llu ms",
 				 (unsigned long long)timeout_ms);
 	else
-		vm__request_stop(vm, VM_STOP_ERROR, "stopped"); /* kicks the vCPUs; the reason is already set */
+		kick_vcpus(vm);
 	join_vcpus(vm);
 	return vm->stop_reason;
 }

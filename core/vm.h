@@ -17,18 +17,18 @@
 #include "rtc.h"
 #include "serial.h"
 
-/* Why the run ended. */
+/* Reasons a run ends. */
 enum vm_stop_reason {
 	VM_RUNNING = 0,
 	VM_STOP_RESET,          /* i8042 reset or the accelerator's reset event */
 	VM_STOP_POWEROFF,
 	VM_STOP_TRIPLE_FAULT,
-	VM_STOP_ERROR,          /* a vCPU failed; stop_message says why */
+	VM_STOP_ERROR,          /* a vCPU failed; stop_message contains the reason */
 	VM_STOP_TIMEOUT,
 	VM_STOP_SIGNAL,         /* the user interrupted smcore */
 };
 
-/* What the guest init reported on the status channel. */
+/* Result the guest init reported on the status channel. */
 enum vm_guest_status {
 	VM_GUEST_STATUS_NONE = 0,
 	VM_GUEST_STATUS_EXIT,
