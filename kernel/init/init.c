@@ -32,6 +32,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #define RUN_FILE "/smcore/run"
@@ -324,6 +325,22 @@ static int open_status_port(void)
 	return fd;
 }
 
+/* Waits until the console's output queue is empty, because the host stops
+ * copying the console once the status arrives. The wait is bounded, unlike
+ * tcdrain(), so a stuck console delays the status by at most 5 s. */
+static void drain_console(void)
+{
+	struct timespec pause = { .tv_nsec = 1000000 };
+	int queued;
+
+	for (int waited_ms = 0; waited_ms < 5000; waited_ms++) {
+		if (ioctl(STDOUT_FILENO, TIOCOUTQ, &queued) != 0 || queued <= 0)
+			return;
+		nanosleep(&pause, NULL);
+	}
+	log_error("the console did not drain within 5 s; reporting the exit status anyway");
+}
+
 static void report_status(int port, int wait_status)
 {
 	char line[64];
@@ -339,9 +356,7 @@ static void report_status(int port, int wait_status)
 		log_error("status port unavailable, workload result: %.*s", length - 1, line);
 		return;
 	}
-	/* The host stops copying the console once the status arrives, so the
-	 * workload's output must have left the UART first. */
-	tcdrain(STDOUT_FILENO);
+	drain_console();
 
 	while (written < length) {
 		ssize_t n = write(port, line + written, (size_t)(length - written));
