@@ -20,70 +20,7 @@
 
 /* ---- Fixtures --------------------------------------------------------- */
 
-#define ELF_PADDR 0x1000000ull
-#define ELF_PAYLOAD_OFFSET 0x100
-#define ELF_PAYLOAD_SIZE 64
-#define ELF_MEMSZ 0x1000
-#define ELF_FILE_SIZE (ELF_PAYLOAD_OFFSET + ELF_PAYLOAD_SIZE)
-
-#define BZ_CODE_OFFSET 1024
-#define BZ_CODE_SIZE 4096
-#define BZ_FILE_SIZE (BZ_CODE_OFFSET + BZ_CODE_SIZE)
-
-/* An ELF64 x86-64 vmlinux with one PT_LOAD segment at 16 MiB, entry at its start. */
-static size_t make_elf(uint8_t *buf)
-{
-	Elf64_Ehdr ehdr = {
-		.e_ident = { ELFMAG0, ELFMAG1, ELFMAG2, ELFMAG3, ELFCLASS64, ELFDATA2LSB, EV_CURRENT },
-		.e_type = ET_EXEC,
-		.e_machine = EM_X86_64,
-		.e_version = EV_CURRENT,
-		.e_entry = ELF_PADDR,
-		.e_phoff = sizeof(Elf64_Ehdr),
-		.e_ehsize = sizeof(Elf64_Ehdr),
-		.e_phentsize = sizeof(Elf64_Phdr),
-		.e_phnum = 1,
-	};
-	Elf64_Phdr phdr = {
-		.p_type = PT_LOAD,
-		.p_offset = ELF_PAYLOAD_OFFSET,
-		.p_paddr = ELF_PADDR,
-		.p_filesz = ELF_PAYLOAD_SIZE,
-		.p_memsz = ELF_MEMSZ,
-	};
-
-	memset(buf, 0, ELF_FILE_SIZE);
-	memcpy(buf, &ehdr, sizeof(ehdr));
-	memcpy(buf + sizeof(ehdr), &phdr, sizeof(phdr));
-	memset(buf + ELF_PAYLOAD_OFFSET, 0x90, ELF_PAYLOAD_SIZE);
-	return ELF_FILE_SIZE;
-}
-
-/* A bzImage with protocol 2.15 and XLF_KERNEL_64 that decompresses to 16 MiB (init_size 8 MiB). */
-static size_t make_bzimage(uint8_t *buf, uint32_t initrd_addr_max)
-{
-	struct boot_setup_header hdr = {
-		.setup_sects = 1,
-		.syssize = BZ_CODE_SIZE / 16,
-		.boot_flag = 0xaa55,
-		.jump = 0x6aeb,
-		.header = 0x53726448,
-		.version = 0x020f,
-		.loadflags = 0x01,
-		.initrd_addr_max = initrd_addr_max,
-		.kernel_alignment = 0x200000,
-		.relocatable_kernel = 1,
-		.xloadflags = 0x0003,
-		.cmdline_size = 255,
-		.pref_address = 0x1000000,
-		.init_size = 0x800000,
-	};
-
-	memset(buf, 0, BZ_FILE_SIZE);
-	memcpy(buf + 0x1f1, &hdr, sizeof(hdr));
-	memset(buf + BZ_CODE_OFFSET, 0xcc, BZ_CODE_SIZE);
-	return BZ_FILE_SIZE;
-}
+#include "kernel_fixtures.h"
 
 static const struct boot_params *boot_params(const struct guest_memory *mem)
 {
