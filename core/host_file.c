@@ -71,7 +71,7 @@ int host_file__read(const char *what, const char *path, uint8_t **data, size_t *
 }
 
 int host_file__map(const char *what, const char *path, uint8_t **data, size_t *size,
-		   struct sm_error *err)
+		   int *fd_out, struct sm_error *err)
 {
 	char problem[256];
 	struct stat st;
@@ -87,7 +87,10 @@ int host_file__map(const char *what, const char *path, uint8_t **data, size_t *s
 	}
 	mapping = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	code = errno;
-	close(fd);
+	if (fd_out && mapping != MAP_FAILED)
+		*fd_out = fd;
+	else
+		close(fd);
 	if (mapping == MAP_FAILED) {
 		snprintf(problem, sizeof(problem), "cannot map: %s", strerror(code));
 		return fail(err, code, what, path, problem);

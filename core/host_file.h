@@ -16,8 +16,12 @@
  */
 int host_file__read(const char *what, const char *path, uint8_t **data, size_t *size,
 		    mode_t *mode, struct sm_error *err);
-/* Map the non-empty regular file at `path` read-only; the caller unmaps it. Returns as host_file__read. */
+/*
+ * Map the non-empty regular file at `path` read-only; the caller unmaps it.
+ * With `fd_out`, the file also stays open there for the caller to close.
+ * Returns as host_file__read.
+ */
 int host_file__map(const char *what, const char *path, uint8_t **data, size_t *size,
-		   struct sm_error *err);
+		   int *fd_out, struct sm_error *err);
 
 #endif

@@ -8,7 +8,10 @@
 
 #include <elf.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "x86_boot.h"
 
@@ -58,9 +61,33 @@ static int check_elf_header(const char *path, const Elf64_Ehdr *ehdr, size_t siz
 	return 0;
 }
 
-static int load_elf_segment(struct guest_memory *mem, const char *path, const uint8_t *data,
+/*
+ * Map the whole pages of a page-aligned segment straight from the kernel file
+ * over guest RAM, copy-on-write: the guest faults in only the pages it
+ * touches, and nothing is copied up front. Returns the bytes mapped, 0 when
+ * the segment is not aligned or mapping failed (the caller then copies).
+ */
+static uint64_t map_segment(int fd, uint8_t *dst, const Elf64_Phdr *phdr)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t whole = phdr->p_filesz & ~(page - 1);
+
+	if (fd < 0 || whole == 0 || phdr->p_offset % page || (uintptr_t)dst % page)
+		return 0;
+	if (mmap(dst, whole, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd,
+		 (off_t)phdr->p_offset) != MAP_FAILED)
+		return whole;
+	/* A failed MAP_FIXED may leave a hole, so put zeroed anonymous memory back. */
+	if (mmap(dst, whole, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+		 -1, 0) == MAP_FAILED)
+		abort(); /* guest RAM has a hole that KVM would fault on; nothing sane is left to do */
+	return 0;
+}
+
+static int load_elf_segment(struct guest_memory *mem, const char *path, int fd, const uint8_t *data,
 			    size_t size, const Elf64_Phdr *phdr, unsigned index, struct sm_error *err)
 {
+	uint64_t mapped;
 	uint64_t file_end, ram_end = low_ram_end(mem);
 	uint8_t *dst;
 
@@ -86,13 +113,14 @@ static int load_elf_segment(struct guest_memory *mem, const char *path, const ui
 				     path, index, (unsigned long long)phdr->p_paddr,
 				     (unsigned long long)phdr->p_memsz, (unsigned long long)ram_end);
 
-	memcpy(dst, data + phdr->p_offset, phdr->p_filesz);
+	mapped = map_segment(fd, dst, phdr);
+	memcpy(dst + mapped, data + phdr->p_offset + mapped, phdr->p_filesz - mapped);
 	memset(dst + phdr->p_filesz, 0, phdr->p_memsz - phdr->p_filesz);
 	return 0;
 }
 
-static int load_elf(struct guest_memory *mem, const char *path, const uint8_t *data, size_t size,
-		    struct kernel_image *image, struct sm_error *err)
+static int load_elf(struct guest_memory *mem, const char *path, int fd, const uint8_t *data,
+		    size_t size, struct kernel_image *image, struct sm_error *err)
 {
 	Elf64_Ehdr ehdr;
 	unsigned loaded = 0;
@@ -113,7 +141,7 @@ static int load_elf(struct guest_memory *mem, const char *path, const uint8_t *d
 		memcpy(&phdr, data + ehdr.e_phoff + i * sizeof(phdr), sizeof(phdr));
 		if (phdr.p_type != PT_LOAD || phdr.p_memsz == 0)
 			continue;
-		ret = load_elf_segment(mem, path, data, size, &phdr, i, err);
+		ret = load_elf_segment(mem, path, fd, data, size, &phdr, i, err);
 		if (ret)
 			return ret;
 		if (phdr.p_paddr < image->load_start)
@@ -250,14 +278,21 @@ static int load_bzimage(struct guest_memory *mem, const char *path, const uint8_
 	return 0;
 }
 
-int kernel_loader__load(struct guest_memory *mem, const char *path, const uint8_t *data,
-			size_t size, struct kernel_image *image, struct sm_error *err)
+int kernel_loader__load_file(struct guest_memory *mem, const char *path, int fd,
+			     const uint8_t *data, size_t size, struct kernel_image *image,
+			     struct sm_error *err)
 {
 	memset(image, 0, sizeof(*image));
 	if (size == 0)
 		return sm_error__set(err, ENOEXEC, "%s: kernel file is empty", path);
 
 	if (size >= SELFMAG && memcmp(data, ELFMAG, SELFMAG) == 0)
-		return load_elf(mem, path, data, size, image, err);
+		return load_elf(mem, path, fd, data, size, image, err);
 	return load_bzimage(mem, path, data, size, image, err);
+}
+
+int kernel_loader__load(struct guest_memory *mem, const char *path, const uint8_t *data,
+			size_t size, struct kernel_image *image, struct sm_error *err)
+{
+	return kernel_loader__load_file(mem, path, -1, data, size, image, err);
 }

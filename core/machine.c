@@ -264,7 +264,7 @@ static int probe_accelerator(struct sm_plugin *plugin, int use_cache, struct sm_
 }
 
 static int boot_guest(struct smcore_machine *machine, struct sm_plugin *accel, int console_fd,
-		      struct sm_error *err)
+		      const struct timespec *start, struct sm_error *err)
 {
 	const struct machine_config *config = &machine->config;
 	struct vm_options vm_options = {
@@ -275,37 +275,41 @@ static int boot_guest(struct smcore_machine *machine, struct sm_plugin *accel, i
 	uint8_t *kernel = NULL, *initrd = NULL;
 	size_t kernel_size = 0, initrd_size = 0;
 	struct smcore_x86_regs regs;
-	int ret;
+	int kernel_fd = -1, ret;
 
 	if (config->kernel)
 		snprintf(kernel_path, sizeof(kernel_path), "%s", config->kernel);
 	else if ((ret = bundled_path("vmlinux", kernel_path, sizeof(kernel_path), err)))
 		return ret;
-	/* Mapped, not read, so the kernel's bytes are copied once: into guest memory. */
-	ret = host_file__map("kernel", kernel_path, &kernel, &kernel_size, err);
+	/* Mapped, not read: the loader maps or copies its segments straight into guest memory. */
+	ret = host_file__map("kernel", kernel_path, &kernel, &kernel_size, &kernel_fd, err);
 	if (ret)
 		return ret;
 	ret = build_initrd(config, &initrd, &initrd_size, err);
 	if (ret)
 		goto out;
 	smcore_machine_cmdline(machine, cmdline, sizeof(cmdline));
+	log_info("machine", "%.1f ms: initramfs packed (%zu bytes)", elapsed_ms(start), initrd_size);
 
 	ret = vm__create(&machine->vm, &vm_options, err);
 	if (ret)
 		goto out;
 	machine->vm_created = 1;
+	log_info("machine", "%.1f ms: VM created", elapsed_ms(start));
 	ret = x86_boot__setup(&machine->vm.mem, &(struct x86_boot_input){
 			.kernel_path = kernel_path, .kernel = kernel, .kernel_size = kernel_size,
-			.cmdline = cmdline, .initrd = initrd, .initrd_size = initrd_size,
+			.kernel_fd = &kernel_fd, .cmdline = cmdline, .initrd = initrd, .initrd_size = initrd_size,
 			.vcpus = config->vcpus,
 		}, &regs, err);
 	if (ret)
 		goto out;
-	log_info("machine", "booting %s with %u vCPUs, %llu MiB, command line '%s'", kernel_path,
-		 config->vcpus, (unsigned long long)(config->memory_bytes >> 20), cmdline);
+	log_info("machine", "%.1f ms: booting %s with %u vCPUs, %llu MiB, command line '%s'",
+		 elapsed_ms(start), kernel_path, config->vcpus,
+		 (unsigned long long)(config->memory_bytes >> 20), cmdline);
 	ret = vm__start(&machine->vm, &regs, err);
 out:
 	munmap(kernel, kernel_size);
+	close(kernel_fd);
 	free(initrd);
 	return ret;
 }
@@ -362,7 +366,8 @@ SMCORE_API int smcore_machine_run(struct smcore_machine *machine, struct smcore_
 	ret = open_console(&machine->config, &console_fd, &err);
 	if (ret)
 		goto out;
-	ret = boot_guest(machine, accel, console_fd, &err);
+	log_info("machine", "%.1f ms: accelerator ready", elapsed_ms(&start));
+	ret = boot_guest(machine, accel, console_fd, &start, &err);
 	if (ret)
 		goto out;
 	result->boot_ms = elapsed_ms(&start);

@@ -259,7 +259,8 @@ int x86_boot__setup(struct guest_memory *mem, const struct x86_boot_input *in,
 				     "guest RAM of %llu bytes is too small: the boot structures take the first 1 MiB and the kernel goes above it",
 				     (unsigned long long)mem->size);
 
-	ret = kernel_loader__load(mem, in->kernel_path, in->kernel, in->kernel_size, &image, err);
+	ret = kernel_loader__load_file(mem, in->kernel_path, in->kernel_fd ? *in->kernel_fd : -1,
+				       in->kernel, in->kernel_size, &image, err);
 	if (ret)
 		return ret;
 	ret = write_boot_params(mem, in, &image, err);

@@ -139,6 +139,7 @@ _Static_assert(offsetof(struct boot_params, e820_table) == 0x2d0, "e820_table");
 struct x86_boot_input {
 	const char *kernel_path;        /* for messages */
 	const uint8_t *kernel; size_t kernel_size;
+	const int *kernel_fd;           /* the open kernel file to map segments from, or NULL to copy */
 	const char *cmdline;            /* complete kernel command line */
 	const uint8_t *initrd; size_t initrd_size; /* may be NULL/0 */
 	unsigned vcpus;

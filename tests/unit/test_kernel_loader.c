@@ -70,6 +70,66 @@ static void loader_loads_elf_vmlinux(void **state)
 	guest_memory__destroy(&mem);
 }
 
+/* Returns whether the page at `addr` is a mapping of the file `path`, per /proc/self/maps. */
+static int is_mapped_from(const void *addr, const char *path)
+{
+	FILE *maps = fopen("/proc/self/maps", "r");
+	char line[512];
+	int found = 0;
+
+	assert_non_null(maps);
+	while (!found && fgets(line, sizeof(line), maps)) {
+		unsigned long start, end;
+
+		if (sscanf(line, "%lx-%lx", &start, &end) == 2 && (uintptr_t)addr >= start &&
+		    (uintptr_t)addr < end && strstr(line, path))
+			found = 1;
+	}
+	fclose(maps);
+	return found;
+}
+
+/* A page-aligned segment of 1.5 pages comes from the file: one page mapped, the rest copied. */
+static void loader_maps_aligned_segment(void **state)
+{
+	enum { OFFSET = 0x1000, FILESZ = 0x1800, MEMSZ = 0x3000, FILE_SIZE = OFFSET + FILESZ };
+	char path[] = "/tmp/smcore-test-vmlinux-XXXXXX";
+	static uint8_t file[FILE_SIZE];
+	struct kernel_image image;
+	struct guest_memory mem;
+	struct sm_error err = { 0 };
+	uint8_t *dst, reread[FILE_SIZE];
+	int fd;
+
+	make_elf(file);
+	elf_segment(file)->p_offset = OFFSET;
+	elf_segment(file)->p_filesz = FILESZ;
+	elf_segment(file)->p_memsz = MEMSZ;
+	for (size_t i = 0; i < FILESZ; i++)
+		file[OFFSET + i] = (uint8_t)(i * 13 + 5);
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, file, FILE_SIZE), FILE_SIZE);
+
+	assert_int_equal(guest_memory__init(&mem, GUEST_RAM), 0);
+	dst = guest_memory__hva(&mem, ELF_PADDR, MEMSZ);
+	memset(dst, 0xee, MEMSZ); /* .bss must come out zeroed even over old contents */
+	assert_int_equal(kernel_loader__load_file(&mem, path, fd, file, FILE_SIZE, &image, &err), 0);
+	assert_memory_equal(dst, file + OFFSET, FILESZ);
+	for (size_t i = FILESZ; i < MEMSZ; i++)
+		assert_int_equal(dst[i], 0);
+	assert_true(is_mapped_from(dst, path));
+
+	/* Guest writes stay private: the kernel file itself never changes. */
+	dst[0] ^= 0xff;
+	assert_int_equal(pread(fd, reread, FILE_SIZE, 0), FILE_SIZE);
+	assert_memory_equal(reread, file, FILE_SIZE);
+
+	guest_memory__destroy(&mem);
+	close(fd);
+	unlink(path);
+}
+
 static void loader_loads_bzimage(void **state)
 {
 	struct guest_memory mem;
@@ -301,6 +361,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(loader_loads_elf_vmlinux),
+		cmocka_unit_test(loader_maps_aligned_segment),
 		cmocka_unit_test(loader_loads_bzimage),
 		cmocka_unit_test(loader_caps_setup_header_size),
 		cmocka_unit_test(loader_bzimage_aligned_above_pref),
