@@ -51,6 +51,30 @@ static double elapsed_ms(const struct timespec *start)
 	return (double)(now.tv_sec - start->tv_sec) * 1e3 + (double)(now.tv_nsec - start->tv_nsec) / 1e6;
 }
 
+/* Reject what the parser accepts but this version cannot run, with the config line. */
+static int check_supported(const struct machine_config *config, struct sm_error *err)
+{
+	static const char *const reserved[] = { "/init", "/dev/console", INITRAMFS_RUN_PATH };
+
+	if (config->device_count > 0)
+		return sm_error__set(err, ENOTSUP,
+			"%s:%d: device.%s: device plugins are not supported yet; remove the section",
+			config->path, config->devices[0].line, config->devices[0].name);
+	for (size_t i = 0; i < config->file_count; i++) {
+		for (size_t j = 0; j < sizeof(reserved) / sizeof(reserved[0]); j++) {
+			if (strcmp(config->files[i].guest_path, reserved[j]) == 0)
+				return sm_error__set(err, EINVAL,
+					"%s:%d: initramfs.file: guest path %s is reserved for smcore's own file; choose another path",
+					config->path, config->files[i].line, reserved[j]);
+		}
+	}
+	if (config->argc > 0 && config->argv[0][0] == '\0')
+		return sm_error__set(err, EINVAL,
+			"%s: run.argv: the command is an empty string; name a program to run",
+			config->path);
+	return 0;
+}
+
 SMCORE_API int smcore_machine_load(const struct smcore_options *options,
 				   struct smcore_machine **out, struct smcore_error *error)
 {
@@ -69,6 +93,11 @@ SMCORE_API int smcore_machine_load(const struct smcore_options *options,
 		ret = config__set_argv(&machine->config, options->argv, options->argc, &err);
 	if (ret) {
 		free(machine);
+		return fail(error, SMCORE_ERROR_CONFIG, &err);
+	}
+	ret = check_supported(&machine->config, &err);
+	if (ret) {
+		smcore_machine_free(machine);
 		return fail(error, SMCORE_ERROR_CONFIG, &err);
 	}
 	if (machine->config.argc == 0) {
@@ -263,8 +292,13 @@ static int probe_accelerator(struct sm_plugin *plugin, int use_cache, struct sm_
 	return 0;
 }
 
+/*
+ * Load the kernel and initramfs into a new VM and start its vCPUs. A bad
+ * kernel, initrd or initramfs file sets *error_kind to SMCORE_ERROR_CONFIG,
+ * because the user fixes it in the config.
+ */
 static int boot_guest(struct smcore_machine *machine, struct sm_plugin *accel, int console_fd,
-		      const struct timespec *start, struct sm_error *err)
+		      const struct timespec *start, int *error_kind, struct sm_error *err)
 {
 	const struct machine_config *config = &machine->config;
 	struct vm_options vm_options = {
@@ -282,12 +316,14 @@ static int boot_guest(struct smcore_machine *machine, struct sm_plugin *accel, i
 	else if ((ret = bundled_path("vmlinux", kernel_path, sizeof(kernel_path), err)))
 		return ret;
 	/* Mapped, not read: the loader maps or copies its segments straight into guest memory. */
+	*error_kind = SMCORE_ERROR_CONFIG;
 	ret = host_file__map("kernel", kernel_path, &kernel, &kernel_size, &kernel_fd, err);
 	if (ret)
 		return ret;
 	ret = build_initrd(config, &initrd, &initrd_size, err);
 	if (ret)
 		goto out;
+	*error_kind = SMCORE_ERROR_RUNTIME;
 	smcore_machine_cmdline(machine, cmdline, sizeof(cmdline));
 	log_info("machine", "%.1f ms: initramfs packed (%zu bytes)", elapsed_ms(start), initrd_size);
 
@@ -301,8 +337,13 @@ static int boot_guest(struct smcore_machine *machine, struct sm_plugin *accel, i
 			.kernel_fd = &kernel_fd, .cmdline = cmdline, .initrd = initrd, .initrd_size = initrd_size,
 			.vcpus = config->vcpus,
 		}, &regs, err);
-	if (ret)
+	if (ret) {
+		*error_kind = SMCORE_ERROR_CONFIG;
+		if (ret == -EFBIG)
+			sm_error__prefix(err, "%s: machine.memory (%llu MiB) is too small for this kernel and initramfs; raise it",
+					 config->path, (unsigned long long)(config->memory_bytes >> 20));
 		goto out;
+	}
 	log_info("machine", "%.1f ms: booting %s with %u vCPUs, %llu MiB, command line '%s'",
 		 elapsed_ms(start), kernel_path, config->vcpus,
 		 (unsigned long long)(config->memory_bytes >> 20), cmdline);
@@ -364,10 +405,12 @@ SMCORE_API int smcore_machine_run(struct smcore_machine *machine, struct smcore_
 		goto out;
 	}
 	ret = open_console(&machine->config, &console_fd, &err);
-	if (ret)
+	if (ret) {
+		kind = SMCORE_ERROR_CONFIG;
 		goto out;
+	}
 	log_info("machine", "%.1f ms: accelerator ready", elapsed_ms(&start));
-	ret = boot_guest(machine, accel, console_fd, &start, &err);
+	ret = boot_guest(machine, accel, console_fd, &start, &kind, &err);
 	if (ret)
 		goto out;
 	result->boot_ms = elapsed_ms(&start);

@@ -86,6 +86,7 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 	int option;
 
 	cli->log_level = 1;
+	opterr = 0; /* getopt's own messages start with the program's full path */
 	for (;;) {
 		option = getopt_long(argc, argv, "+c:s:p:o:vqhV", long_options, NULL);
 		if (option == -1) {
@@ -128,6 +129,10 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 			printf("smcore %s\n", smcore_version());
 			return 0;
 		default:
+			if (optopt)
+				fprintf(stderr, "smcore: invalid option '-%c' or missing value\n", optopt);
+			else
+				fprintf(stderr, "smcore: invalid option '%s' or missing value\n", argv[optind - 1]);
 			fputs("Try 'smcore --help'.\n", stderr);
 			return EXIT_USAGE;
 		}
@@ -152,6 +157,9 @@ static int exit_status_for(const struct smcore_error *error)
 	return EXIT_FAILURE_RUNTIME;
 }
 
+/* The signal that stopped the run; smcore then exits with 128 + its number, as shells do. */
+static int stop_signal;
+
 /* Stops the machine on SIGINT, SIGTERM or SIGHUP, which every other thread blocks. */
 static void *signal_thread(void *opaque)
 {
@@ -165,6 +173,7 @@ static void *signal_thread(void *opaque)
 	sigaddset(&signals, SIGHUP);
 	if (sigwait(&signals, &signal_number) == 0) {
 		fprintf(stderr, "smcore: %s received, stopping the VM\n", strsignal(signal_number));
+		__atomic_store_n(&stop_signal, signal_number, __ATOMIC_RELEASE);
 		smcore_machine_stop(machine);
 	}
 	return NULL;
@@ -198,7 +207,9 @@ static int run_machine(struct cli *cli)
 	if (smcore_machine_run(machine, &result, &error)) {
 		fprintf(stderr, "smcore: %s\n", error.message);
 		smcore_machine_free(machine);
-		return error.code == EINTR ? 130 : exit_status_for(&error);
+		if (error.code == EINTR && __atomic_load_n(&stop_signal, __ATOMIC_ACQUIRE))
+			return 128 + __atomic_load_n(&stop_signal, __ATOMIC_ACQUIRE);
+		return exit_status_for(&error);
 	}
 	smcore_machine_free(machine);
 	return result.exit_status;

@@ -3,6 +3,7 @@
 #include "plugin_loader.h"
 
 #include <dirent.h>
+#include <elf.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -107,19 +108,62 @@ static const char *missing_callback(const struct sm_plugin *plugin)
 	return NULL;
 }
 
-/* Returns 1 if the file starts with the ELF magic, 0 if not, or -errno. */
-static int file_is_elf(const char *path)
+/*
+ * Check what dlopen() would trust: a regular file (a FIFO would block the
+ * open), an ELF shared object for this machine, and program headers whose
+ * segments lie inside the file (dlopen maps them, and touching a page past
+ * the end of the file raises SIGBUS). Returns 0 or -errno with a message.
+ */
+static int check_elf_file(const char *path, struct sm_error *err)
 {
-	unsigned char magic[4];
-	ssize_t got;
-	int fd;
+	Elf64_Ehdr ehdr;
+	struct stat st;
+	int fd, ret = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (stat(path, &st) != 0)
+		return sm_error__set(err, errno, "%s: cannot open plugin: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return sm_error__set(err, ENOEXEC, "%s: not a shared object (not a regular file)", path);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
-		return -errno;
-	got = read(fd, magic, sizeof(magic));
+		return sm_error__set(err, errno, "%s: cannot open plugin: %s", path, strerror(errno));
+
+	if (pread(fd, &ehdr, sizeof(ehdr), 0) != (ssize_t)sizeof(ehdr) ||
+	    memcmp(ehdr.e_ident, ELFMAG, SELFMAG) != 0) {
+		ret = sm_error__set(err, ENOEXEC, "%s: not a shared object (no ELF header)", path);
+		goto out;
+	}
+	if (ehdr.e_ident[EI_CLASS] != ELFCLASS64 || ehdr.e_machine != EM_X86_64 || ehdr.e_type != ET_DYN) {
+		ret = sm_error__set(err, ENOEXEC,
+			"%s: not a shared object for this machine (ELF class %u, machine %u, type %u; expected 64-bit x86-64 ET_DYN)",
+			path, ehdr.e_ident[EI_CLASS], ehdr.e_machine, ehdr.e_type);
+		goto out;
+	}
+	if (ehdr.e_phentsize != sizeof(Elf64_Phdr)) {
+		ret = sm_error__set(err, ENOEXEC, "%s: not a loadable shared object: invalid program header size %u",
+				    path, ehdr.e_phentsize);
+		goto out;
+	}
+	for (unsigned i = 0; i < ehdr.e_phnum; i++) {
+		Elf64_Phdr phdr;
+
+		if (pread(fd, &phdr, sizeof(phdr), (off_t)(ehdr.e_phoff + i * sizeof(phdr))) != (ssize_t)sizeof(phdr)) {
+			ret = sm_error__set(err, ENOEXEC,
+				"%s: not a loadable shared object: program header %u lies past the end of the file (truncated?)",
+				path, i);
+			goto out;
+		}
+		if (phdr.p_type == PT_LOAD &&
+		    (phdr.p_offset > (uint64_t)st.st_size || phdr.p_filesz > (uint64_t)st.st_size - phdr.p_offset)) {
+			ret = sm_error__set(err, ENOEXEC,
+				"%s: not a loadable shared object: segment %u lies past the end of the file (%lld bytes; truncated?)",
+				path, i, (long long)st.st_size);
+			goto out;
+		}
+	}
+out:
 	close(fd);
-	return got == 4 && memcmp(magic, "\177ELF", 4) == 0;
+	return ret;
 }
 
 static int check_descriptor(const struct smcore_plugin_descriptor *desc, const char *path,
@@ -161,13 +205,10 @@ static int check_descriptor(const struct smcore_plugin_descriptor *desc, const c
 
 static int open_shared_object(const char *path, void **handle, struct sm_error *err)
 {
-	int elf;
+	int ret = check_elf_file(path, err);
 
-	elf = file_is_elf(path);
-	if (elf < 0)
-		return sm_error__set(err, -elf, "%s: cannot open plugin: %s", path, strerror(-elf));
-	if (!elf)
-		return sm_error__set(err, ENOEXEC, "%s: not a shared object (no ELF header)", path);
+	if (ret)
+		return ret;
 
 	*handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!*handle)

@@ -102,19 +102,42 @@ int plugin__find(const struct plugin_search *search, const char *name, uint32_t 
 		ret = plugin__open(path, plugin, err);
 		if (ret)
 			return ret;
-		if ((*plugin)->desc.kind != kind) {
-			ret = sm_error__set(err, EINVAL, "%s: plugin '%s' is a %s plugin, expected a %s plugin",
+		if ((*plugin)->desc.kind != kind)
+			ret = sm_error__set(err, EINVAL, "%s: plugin '%s' has kind %s, expected kind %s",
 					    path, name, plugin__kind_name((*plugin)->desc.kind),
 					    plugin__kind_name(kind));
+		else if (strcmp((*plugin)->desc.name, name) != 0)
+			ret = sm_error__set(err, EINVAL,
+					    "%s: the file holds plugin '%s', not '%s'; a plugin's file must be NAME.so",
+					    path, (*plugin)->desc.name, name);
+		if (ret) {
 			plugin__close(*plugin);
 			*plugin = NULL;
-			return ret;
 		}
-		return 0;
+		return ret;
 	}
 	return sm_error__set(err, ENOENT,
 		"%s plugin '%s' not found: no %s.so in %s; set --plugin-path or SMCORE_PLUGIN_PATH",
 		plugin__kind_name(kind), name, name, search->count ? tried : "(no plugin directories)");
+}
+
+/* Copy `text` for printing, with control characters and non-ASCII bytes shown as '?'. */
+static const char *printable(const char *text, char *buf, size_t size)
+{
+	size_t i = 0;
+
+	for (; text && text[i] && i + 1 < size; i++)
+		buf[i] = (unsigned char)text[i] < 0x20 || (unsigned char)text[i] >= 0x7f ? '?' : text[i];
+	buf[i] = '\0';
+	return text ? buf : "-";
+}
+
+/* Returns whether the file name `file` is "<name>.so". */
+static int file_matches_name(const char *file, const char *name)
+{
+	size_t len = strlen(name);
+
+	return strncmp(file, name, len) == 0 && strcmp(file + len, ".so") == 0;
 }
 
 static int compare_names(const void *a, const void *b)
@@ -158,13 +181,22 @@ static int list_dir(const char *dir, FILE *out)
 
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		if (plugin__open(path, &plugin, &err) == 0) {
-			fprintf(out, "%-12s %-16s %-10s ABI %u.%u  %s\n", plugin__kind_name(plugin->desc.kind),
-				plugin->desc.name, plugin->desc.version ? plugin->desc.version : "-",
-				plugin->desc.abi_major, plugin->desc.abi_minor, path);
+			char name[64], version[64], file[256];
+			int matches = file_matches_name(names[i], plugin->desc.name);
+
+			fprintf(out, "%-12s %-16s %-10s ABI %u.%u  %s%s\n", plugin__kind_name(plugin->desc.kind),
+				printable(plugin->desc.name, name, sizeof(name)),
+				printable(plugin->desc.version, version, sizeof(version)),
+				plugin->desc.abi_major, plugin->desc.abi_minor,
+				printable(path, file, sizeof(file)),
+				matches ? "" : "  (not found by name: the file must be NAME.so)");
 			plugin__close(plugin);
-			found++;
+			found += matches;
 		} else {
-			fprintf(out, "%-12s %-16s rejected: %s\n", "-", names[i], err.message);
+			char file[256], message[sizeof(err.message)];
+
+			fprintf(out, "%-12s %-16s rejected: %s\n", "-", printable(names[i], file, sizeof(file)),
+				printable(err.message, message, sizeof(message)));
 		}
 		free(names[i]);
 	}

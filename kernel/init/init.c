@@ -407,6 +407,16 @@ static void exec_workload(const struct run_spec *spec)
 	 * the only cost of a failure here, so it is not reported. */
 	ioctl(STDIN_FILENO, TIOCSCTTY, 1);
 
+	/* The host does not forward its standard input yet, so a workload that
+	 * reads stdin gets end-of-file instead of waiting forever. */
+	int null_fd = open("/dev/null", O_RDONLY);
+
+	if (null_fd >= 0) {
+		dup2(null_fd, STDIN_FILENO);
+		if (null_fd != STDIN_FILENO)
+			close(null_fd);
+	}
+
 	execvp(spec->argv[0], spec->argv);
 	log_error("cannot run '%s': %s", spec->argv[0], strerror(errno));
 	_exit(errno == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXECUTE);

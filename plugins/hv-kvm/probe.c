@@ -56,7 +56,7 @@
 #define PROBE_SFMASK 0x47700ull
 
 #define TESTBED_HINT \
-	"Run on a host with full KVM (bare metal or nested VMX/SVM), or inside the testbed: tests/testbed/run smcore ..."
+	"Run on a host with full KVM (bare metal or nested VMX/SVM), or inside the testbed of the smcore checkout: tests/testbed/run build/bin/smcore ..."
 
 extern const uint8_t probe_kernel_start[], probe_kernel_end[];
 extern const uint8_t probe_syscall_entry[], probe_page_fault[], probe_fault_stubs[];

@@ -49,4 +49,28 @@ run_capture "ABI mismatch at run" "$smcore" --config "$work/abi.ini" -- /bin/tru
 check "ABI mismatch at run exits 1" [ "$status" -eq 1 ]
 check "ABI mismatch at run names the file" contains "$err" "$test_plugins/test-abi-major.so: plugin ABI mismatch"
 
+printf '[machine]\nmemory = 256M\n\n[device.disk0]\nplugin = virtio-blk\n' >"$work/device.ini"
+run_capture "device section" "$smcore" --config "$work/device.ini" -- /bin/true
+check "device section exits 2" [ "$status" -eq 2 ]
+check "device section is named with its line" contains "$err" "$work/device.ini:4: device.disk0: device plugins are not supported yet"
+
+printf '[initramfs]\nfile = /bin/sh /init\n' >"$work/reserved.ini"
+run_capture "reserved guest path" "$smcore" --config "$work/reserved.ini" -- /bin/true
+check "reserved guest path exits 2" [ "$status" -eq 2 ]
+check "reserved guest path is named" contains "$err" "$work/reserved.ini:2: initramfs.file: guest path /init is reserved"
+
+run_capture "empty command" "$smcore" --config "$work/good.ini" -- ''
+check "empty command exits 2" [ "$status" -eq 2 ]
+check "empty command is explained" contains "$err" "the command is an empty string"
+
+mkdir "$work/junk"
+head -c 3000 "$(dirname "$smcore")/../lib/smcore/plugins/hv-kvm.so" >"$work/junk/hv-kvm.so"
+mkfifo "$work/junk/fifo.so"
+run_capture "junk plugins" timeout 20 "$smcore" plugins --plugin-path "$work/junk"
+check "junk plugins list exits 0" [ "$status" -eq 0 ]
+check "a truncated plugin is rejected, not loaded" contains "$out" "lies past the end of the file"
+check "a FIFO is rejected, not opened" contains "$out" "not a regular file"
+run_capture "truncated accelerator" timeout 20 "$smcore" --plugin-path "$work/junk" --config "$work/good.ini" -- /bin/true
+check "a truncated accelerator fails with exit 1" [ "$status" -eq 1 ]
+
 finish

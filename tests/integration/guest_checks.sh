@@ -43,6 +43,14 @@ run_capture "two vCPUs" smcore --config "$hello" --set machine.vcpus=2 -- /bin/b
 check "two vCPUs boot" [ "$status" -eq 0 ]
 check "the guest sees two CPUs" [ "$(echo "$out" | tr -d '\r' | tail -n 1)" = "2" ]
 
+run_capture "stdin" smcore --config "$hello" -- /bin/busybox sh -c 'cat; echo "cat done"' <<<"host input"
+check "a workload reading stdin gets end-of-file" [ "$status" -eq 0 ]
+check "the workload goes on after end-of-file" contains "$out" "cat done"
+
+run_capture "five vCPUs" smcore --config "$hello" --set machine.vcpus=5 -- /bin/busybox nproc
+check "five vCPUs boot and stop cleanly" [ "$status" -eq 0 ]
+check "the guest sees five CPUs" [ "$(echo "$out" | tail -n 1)" = "5" ]
+
 run_capture "console file" smcore --config "$hello" --set "machine.console=$work/console.log"
 check "console file run exits 0" [ "$status" -eq 0 ]
 check "console output goes to the file" grep -q "Hello from an smcore microVM!" "$work/console.log"

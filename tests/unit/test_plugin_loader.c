@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -147,8 +148,51 @@ static void reject_truncated_elf(void **state)
 	assert_int_equal(write(fd, "\177ELF\2\1\1", 7), 7);
 	close(fd);
 	assert_int_equal(plugin__open(path, &plugin, &err), -ENOEXEC);
-	assert_non_null(strstr(err.message, "not a loadable shared object"));
+	assert_non_null(strstr(err.message, "no ELF header"));
 	unlink(path);
+}
+
+/* The first 3000 bytes of a real plugin: its segments lie past the end, which dlopen would fault on. */
+static void reject_truncated_plugin(void **state)
+{
+	char path[] = "/tmp/smcore-test-plugin-XXXXXX.so";
+	char good[512], head[3000];
+	struct sm_plugin *plugin = NULL;
+	struct sm_error err = { 0 };
+	FILE *source;
+	int fd;
+
+	plugin_path(good, sizeof(good), "test-good-accel");
+	source = fopen(good, "rb");
+	assert_non_null(source);
+	assert_int_equal(fread(head, 1, sizeof(head), source), sizeof(head));
+	fclose(source);
+	fd = mkstemps(path, 3);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, head, sizeof(head)), (ssize_t)sizeof(head));
+	close(fd);
+
+	assert_int_equal(plugin__open(path, &plugin, &err), -ENOEXEC);
+	assert_non_null(strstr(err.message, "lies past the end of the file"));
+	assert_null(plugin);
+	unlink(path);
+}
+
+static void reject_fifo(void **state)
+{
+	char dir[] = "/tmp/smcore-test-fifo-XXXXXX";
+	struct sm_plugin *plugin = NULL;
+	struct sm_error err = { 0 };
+	char path[600];
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/hv-kvm.so", dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	/* A FIFO would block open() forever; the loader must not open it. */
+	assert_int_equal(plugin__open(path, &plugin, &err), -ENOEXEC);
+	assert_non_null(strstr(err.message, "not a regular file"));
+	unlink(path);
+	rmdir(dir);
 }
 
 static void find_along_search_path(void **state)
@@ -171,7 +215,7 @@ static void find_along_search_path(void **state)
 	/* The right file of the wrong kind is rejected with both kinds named. */
 	assert_int_equal(plugin__find(&search, "test-good-device", SMCORE_PLUGIN_ACCELERATOR, &plugin, &err),
 			 -EINVAL);
-	assert_non_null(strstr(err.message, "is a device plugin, expected a accelerator plugin"));
+	assert_non_null(strstr(err.message, "has kind device, expected kind accelerator"));
 
 	assert_int_equal(plugin__find(&search, "no-such-plugin", SMCORE_PLUGIN_ACCELERATOR, &plugin, &err),
 			 -ENOENT);
@@ -254,6 +298,8 @@ int main(void)
 		cmocka_unit_test(reject_missing_file),
 		cmocka_unit_test(reject_text_file),
 		cmocka_unit_test(reject_truncated_elf),
+		cmocka_unit_test(reject_truncated_plugin),
+		cmocka_unit_test(reject_fifo),
 		cmocka_unit_test(find_along_search_path),
 		cmocka_unit_test(search_order),
 		cmocka_unit_test(list_reports_rejections),
