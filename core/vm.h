@@ -101,6 +101,8 @@ int vm__start(struct sm_vm *vm, const struct smcore_x86_regs *regs, struct sm_er
 /*
  * Wait until the guest stops or `timeout_ms` passes (0 waits forever), then
  * stop and join every vCPU; returns the stop reason.
+ * NOTE: a guest kernel that halts instead of resetting (a power-off without
+ * ACPI) stays inside KVM_RUN, so only `timeout_ms` ends that run.
  */
 enum vm_stop_reason vm__wait(struct sm_vm *vm, uint64_t timeout_ms);
 /* Ask the VM to stop for `reason`; the first reason wins. Safe from any thread. */
