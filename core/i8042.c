@@ -7,7 +7,7 @@
 
 static void i8042_read(void *opaque, uint64_t offset, void *data, uint32_t size)
 {
-	/* Data 0 and status 0: output buffer empty and input buffer free, so the guest never waits. */
+	/* Data 0 and status 0: output buffer empty and input buffer free, so Linux's wait for the controller ends at once. */
 	memset(data, 0, size);
 }
 

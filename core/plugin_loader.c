@@ -109,10 +109,11 @@ static const char *missing_callback(const struct sm_plugin *plugin)
 }
 
 /*
- * Check what dlopen() would trust: a regular file (a FIFO would block the
- * open), an ELF shared object for this machine, and program headers whose
- * segments lie inside the file (dlopen maps them, and touching a page past
- * the end of the file raises SIGBUS). Returns 0 or -errno with a message.
+ * Check what dlopen() would trust. The file must be regular, because a FIFO
+ * would block the open. It must be an ELF shared object for this machine.
+ * Its segments must lie inside the file: dlopen maps them, and touching a
+ * page past the end of the file raises SIGBUS. Returns 0 or -errno with a
+ * message.
  */
 static int check_elf_file(const char *path, struct sm_error *err)
 {
