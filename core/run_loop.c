@@ -37,6 +37,7 @@ static int handle_exit(struct sm_vcpu *vcpu, struct smcore_exit *exit)
 		handle_mmio(vcpu, exit);
 		return 1;
 	case SMCORE_EXIT_INTERRUPTED:
+		vm__check_halted(vcpu);
 		return 1;
 	case SMCORE_EXIT_RESET:
 		vm__request_stop(vm, VM_STOP_RESET, "vCPU %u: the guest reset the machine", vcpu->index);
@@ -58,6 +59,28 @@ static int handle_exit(struct sm_vcpu *vcpu, struct smcore_exit *exit)
 				 exit->reason);
 		return 0;
 	}
+}
+
+void vm__check_halted(struct sm_vcpu *vcpu)
+{
+	struct sm_vm *vm = vcpu->vm;
+	uint64_t round = __atomic_load_n(&vm->halt_round, __ATOMIC_ACQUIRE);
+	int all_stopped = 1;
+
+	if (!vm->accel->vcpu_stopped || round == 0)
+		return;
+	if (vm->accel->vcpu_stopped(vcpu->handle) != 1)
+		return;
+	__atomic_store_n(&vcpu->stopped_round, round, __ATOMIC_RELEASE);
+
+	/* Only results from the same round count, so a vCPU that has started since does not. */
+	for (uint32_t i = 0; i < vm->vcpu_count; i++) {
+		if (__atomic_load_n(&vm->vcpus[i].stopped_round, __ATOMIC_ACQUIRE) != round)
+			all_stopped = 0;
+	}
+	if (all_stopped)
+		vm__request_stop(vm, VM_STOP_POWEROFF,
+				 "every vCPU halted with interrupts disabled: the guest halted or powered off");
 }
 
 void *vm__vcpu_thread(void *opaque)

@@ -102,7 +102,7 @@ static void i8042_reset(void *opaque)
 	vm__request_stop(opaque, VM_STOP_RESET, "the guest reset the machine through the i8042");
 }
 
-/* Make every running vCPU return to its loop, which then sees the stop reason. */
+/* Make every running vCPU return to its loop, which then checks the stop reason. */
 static void kick_vcpus(struct sm_vm *vm)
 {
 	for (uint32_t i = 0; i < vm->vcpu_count; i++) {
@@ -262,25 +262,50 @@ static void join_vcpus(struct sm_vm *vm)
 	}
 }
 
+/* Wait on the stop condition until `deadline`; returns 1 if it passed. Called with the lock held. */
+static int wait_until(struct sm_vm *vm, const struct timespec *deadline)
+{
+	return pthread_cond_timedwait(&vm->stopped, &vm->lock, deadline) == ETIMEDOUT;
+}
+
+static struct timespec after_ms(uint64_t ms)
+{
+	struct timespec when;
+
+	clock_gettime(CLOCK_REALTIME, &when);
+	when.tv_sec += (time_t)(ms / 1000);
+	when.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (when.tv_nsec >= 1000000000) {
+		when.tv_sec++;
+		when.tv_nsec -= 1000000000;
+	}
+	return when;
+}
+
+static int before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
 enum vm_stop_reason vm__wait(struct sm_vm *vm, uint64_t timeout_ms)
 {
-	struct timespec deadline;
+	struct timespec deadline = after_ms(timeout_ms), tick;
 	int timed_out = 0;
-
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += (time_t)(timeout_ms / 1000);
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (deadline.tv_nsec >= 1000000000) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000;
-	}
 
 	pthread_mutex_lock(&vm->lock);
 	while (vm->stop_reason == VM_RUNNING && !timed_out) {
-		if (timeout_ms)
-			timed_out = pthread_cond_timedwait(&vm->stopped, &vm->lock, &deadline) == ETIMEDOUT;
-		else
-			pthread_cond_wait(&vm->stopped, &vm->lock);
+		/* Wake once a second to ask the vCPUs whether the guest halted for good. */
+		tick = after_ms(1000);
+		if (timeout_ms && before(&deadline, &tick)) {
+			timed_out = wait_until(vm, &deadline);
+			continue;
+		}
+		if (wait_until(vm, &tick) && vm->accel->vcpu_stopped) {
+			__atomic_add_fetch(&vm->halt_round, 1, __ATOMIC_RELEASE);
+			pthread_mutex_unlock(&vm->lock);
+			kick_vcpus(vm);
+			pthread_mutex_lock(&vm->lock);
+		}
 	}
 	pthread_mutex_unlock(&vm->lock);
 

@@ -21,7 +21,7 @@
 enum vm_stop_reason {
 	VM_RUNNING = 0,
 	VM_STOP_RESET,          /* i8042 reset or the accelerator's reset event */
-	VM_STOP_POWEROFF,
+	VM_STOP_POWEROFF,       /* the accelerator's power-off event, or every vCPU halted for good */
 	VM_STOP_TRIPLE_FAULT,
 	VM_STOP_ERROR,          /* a vCPU failed; stop_message contains the reason */
 	VM_STOP_TIMEOUT,
@@ -54,6 +54,7 @@ struct sm_vcpu {
 	pthread_t thread;
 	int thread_started;
 	uint64_t exits;
+	uint64_t stopped_round;    /* the last halt-check round in which this vCPU could not run */
 };
 
 struct sm_vm {
@@ -83,6 +84,7 @@ struct sm_vm {
 	size_t status_line_len;
 	enum vm_guest_status guest_status;
 	int guest_status_value;
+	uint64_t halt_round;       /* incremented by vm__wait() once a second, then every vCPU is kicked */
 };
 
 struct vm_options {
@@ -101,8 +103,9 @@ int vm__start(struct sm_vm *vm, const struct smcore_x86_regs *regs, struct sm_er
 /*
  * Wait until the guest stops or `timeout_ms` passes (0 waits forever), then
  * stop and join every vCPU; returns the stop reason.
- * NOTE: a guest kernel that halts instead of resetting (a power-off without
- * ACPI) stays inside KVM_RUN, so only `timeout_ms` ends that run.
+ * A guest kernel that halts instead of resetting (a power-off without ACPI)
+ * stays inside KVM_RUN. So once a second every vCPU is kicked to check
+ * whether all of them halted for good, which ends the run too.
  */
 enum vm_stop_reason vm__wait(struct sm_vm *vm, uint64_t timeout_ms);
 /* Ask the VM to stop for `reason`; the first reason wins. Safe from any thread. */
@@ -113,5 +116,7 @@ extern const struct smcore_host vm_host_services;
 
 /* The vCPU thread body (run_loop.c). */
 void *vm__vcpu_thread(void *opaque);
+/* From a kicked vCPU's thread: record whether it can run again, and stop the VM when none can. */
+void vm__check_halted(struct sm_vcpu *vcpu);
 
 #endif

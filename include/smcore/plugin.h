@@ -242,6 +242,12 @@ struct smcore_accel_ops {
 	int (*ioeventfd)(struct smcore_vm *vm, uint64_t gpa, uint32_t len, int fd, int assign);
 	/* Optional: raise `gsi` when `fd` is signalled. */
 	int (*irqfd)(struct smcore_vm *vm, uint32_t gsi, int fd, int assign);
+	/*
+	 * Optional: 1 if the vCPU can never run again by itself (halted with
+	 * interrupts disabled, or never started), 0 if it can, or -errno. Call
+	 * it from the vCPU's thread between run_vcpu() calls.
+	 */
+	int (*vcpu_stopped)(struct smcore_vcpu *vcpu);
 };
 
 /* ---- Device ----------------------------------------------------------- */

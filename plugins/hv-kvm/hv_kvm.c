@@ -74,6 +74,7 @@ static const struct smcore_accel_ops hv_kvm_ops = {
 	.destroy = vm__destroy,
 	.ioeventfd = hv_kvm_ioeventfd,
 	.irqfd = hv_kvm_irqfd,
+	.vcpu_stopped = vcpu__stopped,
 };
 
 SMCORE_PLUGIN = {

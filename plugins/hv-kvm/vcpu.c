@@ -391,6 +391,25 @@ int vcpu__run(struct smcore_vcpu *vcpu, struct smcore_exit *exit)
 	return 0;
 }
 
+#define X86_RFLAGS_IF (1ull << 9)
+
+/* A halted vCPU with interrupts disabled wakes only for an NMI or INIT, which nothing sends. */
+int vcpu__stopped(struct smcore_vcpu *vcpu)
+{
+	struct kvm_mp_state mp_state;
+	struct kvm_regs regs;
+
+	if (ioctl(vcpu->fd, KVM_GET_MP_STATE, &mp_state) != 0)
+		return -errno;
+	if (mp_state.mp_state == KVM_MP_STATE_UNINITIALIZED || mp_state.mp_state == KVM_MP_STATE_INIT_RECEIVED)
+		return 1; /* an application processor that never got its start-up IPI */
+	if (mp_state.mp_state != KVM_MP_STATE_HALTED)
+		return 0;
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &regs) != 0)
+		return -errno;
+	return !(regs.rflags & X86_RFLAGS_IF);
+}
+
 void vcpu__kick(struct smcore_vcpu *vcpu)
 {
 	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);

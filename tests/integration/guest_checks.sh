@@ -51,6 +51,15 @@ run_capture "five vCPUs" smcore --config "$hello" --set machine.vcpus=5 -- /bin/
 check "five vCPUs boot and stop cleanly" [ "$status" -eq 0 ]
 check "the guest sees five CPUs" [ "$(echo "$out" | tail -n 1)" = "5" ]
 
+start=$(date +%s)
+run_capture "power-off" smcore --config "$hello" -- /bin/busybox poweroff -f
+check "a guest power-off ends the run with exit 1" [ "$status" -eq 1 ]
+check "a guest power-off is explained" contains "$err" "every vCPU halted with interrupts disabled"
+check "a guest power-off does not wait for the run timeout" [ $(( $(date +%s) - start )) -lt 100 ]
+
+run_capture "power-off with two vCPUs" smcore --config "$hello" --set machine.vcpus=2 -- /bin/busybox poweroff -f
+check "a two-vCPU power-off ends the run with exit 1" [ "$status" -eq 1 ]
+
 run_capture "console file" smcore --config "$hello" --set "machine.console=$work/console.log"
 check "console file run exits 0" [ "$status" -eq 0 ]
 check "console output goes to the file" grep -q "Hello from an smcore microVM!" "$work/console.log"

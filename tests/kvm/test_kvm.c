@@ -342,6 +342,31 @@ static void test_kick(void **state)
 	testvm__destroy(&t);
 }
 
+/*
+ * With an in-kernel irqchip, the #GP handler's HLT (interrupts off inside the
+ * interrupt gate) blocks in KVM for good. vcpu_stopped must return 1 for that
+ * vCPU and 0 for a vCPU that spins.
+ */
+static void test_vcpu_stopped(void **state)
+{
+	struct testvm t;
+	uint64_t ms;
+
+	create_vm(&t, 1, SMCORE_CPU_TEMPLATE_HOST, 0);
+	start(&t, 0, guest_spin, NULL);
+	ms = run_until_kicked(t.vcpu[0], 50, NULL);
+	assert_true(ms >= 45);
+	assert_int_equal(testvm_ops.vcpu_stopped(t.vcpu[0]), 0);
+	testvm__destroy(&t);
+
+	create_vm(&t, 1, SMCORE_CPU_TEMPLATE_HOST, 0);
+	start(&t, 0, guest_halt, NULL);
+	ms = run_until_kicked(t.vcpu[0], 200, NULL);
+	assert_true(ms >= 195);
+	assert_int_equal(testvm_ops.vcpu_stopped(t.vcpu[0]), 1);
+	testvm__destroy(&t);
+}
+
 struct saved_state {
 	void *vm_blob;
 	size_t vm_size;
@@ -535,6 +560,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_port_io_read),
 		cmocka_unit_test(test_mmio),
 		cmocka_unit_test(test_halt),
+		cmocka_unit_test(test_vcpu_stopped),
 		cmocka_unit_test(test_shutdown),
 		cmocka_unit_test(test_two_vcpus),
 		cmocka_unit_test(test_four_vcpus),
