@@ -19,11 +19,13 @@ static const char usage_text[] =
 	"Usage: smcore [OPTIONS] --config FILE [--set SECTION.KEY=VALUE]... [-- COMMAND [ARG]...]\n"
 	"       smcore plugins [--plugin-path DIRS]\n"
 	"       smcore probe [--config FILE]\n"
+	"       smcore initramfs --config FILE --output FILE [--set ...] [-- COMMAND [ARG]...]\n"
 	"\n"
 	"Boot the machine described by the INI config FILE and run its [run] command,\n"
 	"or COMMAND, in the guest. smcore exits with the command's exit status\n"
 	"(128 + N when signal N killed it), 2 for a usage or config error, 124 when\n"
-	"[run] timeout expired, and 1 when the VM could not run.\n"
+	"[run] timeout expired, 128 + N when signal N stopped smcore itself, and 1\n"
+	"when the VM could not run or stopped before the command's status arrived.\n"
 	"\n"
 	"Options:\n"
 	"  -c, --config FILE        machine config (INI); see docs/config.md\n"
@@ -42,7 +44,7 @@ static const char usage_text[] =
 	"                           kernel command line (for booting it with another VMM)\n";
 
 struct cli {
-	const char *command;          /* NULL or "run", "plugins" or "probe" */
+	const char *command;          /* NULL or "run", "plugins", "probe" or "initramfs" */
 	struct smcore_options options;
 	char **overrides;
 	size_t override_count;
