@@ -1,0 +1,1139 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Read an image's manifest, config and layer list from an OCI layout, oci-archive or docker-archive. */
+#define _GNU_SOURCE
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "oci_image.h"
+
+/* Manifests, indexes and configs are small, and the limit stops a hostile image from exhausting memory. */
+#define MAX_JSON_SIZE (4u << 20)
+#define MAX_JSON_DEPTH 64
+#define MAX_INDEX_DEPTH 4
+
+#define MEDIA_TYPE_OCI_INDEX "application/vnd.oci.image.index.v1+json"
+#define MEDIA_TYPE_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+
+/* ---- SHA-256 (FIPS 180-4) ---- */
+
+struct sha256 {
+	uint32_t state[8];
+	uint64_t length;
+	uint8_t block[64];
+	size_t used;
+};
+
+static const uint32_t sha256_k[64] = {
+	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+	0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+	0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+	0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+	0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+	0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+	0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+	0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+	0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+	0xc67178f2,
+};
+
+static uint32_t rotr(uint32_t x, unsigned int n)
+{
+	return (x >> n) | (x << (32 - n));
+}
+
+static void sha256_block(struct sha256 *ctx, const uint8_t *block)
+{
+	uint32_t w[64];
+	uint32_t v[8];
+
+	for (int i = 0; i < 16; i++)
+		w[i] = (uint32_t)block[4 * i] << 24 | (uint32_t)block[4 * i + 1] << 16 |
+		       (uint32_t)block[4 * i + 2] << 8 | block[4 * i + 3];
+	for (int i = 16; i < 64; i++) {
+		uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
+		uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
+
+		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+	}
+	memcpy(v, ctx->state, sizeof(v));
+	for (int i = 0; i < 64; i++) {
+		uint32_t s1 = rotr(v[4], 6) ^ rotr(v[4], 11) ^ rotr(v[4], 25);
+		uint32_t ch = (v[4] & v[5]) ^ (~v[4] & v[6]);
+		uint32_t t1 = v[7] + s1 + ch + sha256_k[i] + w[i];
+		uint32_t s0 = rotr(v[0], 2) ^ rotr(v[0], 13) ^ rotr(v[0], 22);
+		uint32_t maj = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
+
+		memmove(&v[1], &v[0], 7 * sizeof(v[0]));
+		v[4] += t1;
+		v[0] = t1 + s0 + maj;
+	}
+	for (int i = 0; i < 8; i++)
+		ctx->state[i] += v[i];
+}
+
+static void sha256_update(struct sha256 *ctx, const void *data, size_t size)
+{
+	const uint8_t *bytes = data;
+
+	ctx->length += size;
+	while (size > 0) {
+		size_t chunk = sizeof(ctx->block) - ctx->used;
+
+		if (chunk > size)
+			chunk = size;
+		memcpy(ctx->block + ctx->used, bytes, chunk);
+		ctx->used += chunk;
+		bytes += chunk;
+		size -= chunk;
+		if (ctx->used == sizeof(ctx->block)) {
+			sha256_block(ctx, ctx->block);
+			ctx->used = 0;
+		}
+	}
+}
+
+/* Write the lowercase hex digest of `data` to `hex` (65 bytes with the NUL). */
+static void sha256_hex(const void *data, size_t size, char hex[65])
+{
+	struct sha256 ctx = {
+		.state = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c,
+			   0x1f83d9ab, 0x5be0cd19 },
+	};
+	uint64_t bits;
+	uint8_t tail[8];
+
+	sha256_update(&ctx, data, size);
+	bits = ctx.length * 8;
+	sha256_update(&ctx, "\x80", 1);
+	while (ctx.used != 56)
+		sha256_update(&ctx, "\0", 1);
+	for (int i = 0; i < 8; i++)
+		tail[i] = (uint8_t)(bits >> (56 - 8 * i));
+	sha256_update(&ctx, tail, sizeof(tail));
+	for (int i = 0; i < 8; i++)
+		snprintf(hex + 8 * i, 9, "%08x", ctx.state[i]);
+}
+
+/* ---- A strict JSON reader (RFC 8259) for the few fields an image needs ---- */
+
+/* A validated JSON value: the bytes from its first character to just past its last. */
+struct json_value {
+	const char *start;
+	const char *end;
+};
+
+static const char *json_skip_space(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+static bool is_hex(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static int json_scan_string(const char **cursor, const char *end)
+{
+	const char *p = *cursor + 1;
+
+	while (p < end && *p != '"') {
+		if ((unsigned char)*p < 0x20)
+			return -EINVAL;
+		if (*p == '\\') {
+			if (++p == end)
+				return -EINVAL;
+			if (*p == 'u') {
+				if (end - p < 5 || !is_hex(p[1]) || !is_hex(p[2]) || !is_hex(p[3]) ||
+				    !is_hex(p[4]))
+					return -EINVAL;
+				p += 4;
+			} else if (!strchr("\"\\/bfnrt", *p) || *p == '\0') {
+				return -EINVAL;
+			}
+		}
+		p++;
+	}
+	if (p == end)
+		return -EINVAL;
+	*cursor = p + 1;
+	return 0;
+}
+
+static int json_scan_number(const char **cursor, const char *end)
+{
+	const char *p = *cursor;
+
+	if (p < end && *p == '-')
+		p++;
+	if (p == end || !is_digit(*p))
+		return -EINVAL;
+	if (*p == '0')
+		p++;
+	else
+		while (p < end && is_digit(*p))
+			p++;
+	if (p < end && *p == '.') {
+		if (++p == end || !is_digit(*p))
+			return -EINVAL;
+		while (p < end && is_digit(*p))
+			p++;
+	}
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		p++;
+		if (p < end && (*p == '+' || *p == '-'))
+			p++;
+		if (p == end || !is_digit(*p))
+			return -EINVAL;
+		while (p < end && is_digit(*p))
+			p++;
+	}
+	*cursor = p;
+	return 0;
+}
+
+static int json_scan(const char **cursor, const char *end, int depth);
+
+/* Scan an object or array whose opening bracket is at *cursor. */
+static int json_scan_container(const char **cursor, const char *end, int depth)
+{
+	bool object = **cursor == '{';
+	char close = object ? '}' : ']';
+	const char *p = json_skip_space(*cursor + 1, end);
+
+	if (depth > MAX_JSON_DEPTH)
+		return -EINVAL;
+	if (p < end && *p == close) {
+		*cursor = p + 1;
+		return 0;
+	}
+	for (;;) {
+		if (object) {
+			if (p == end || *p != '"' || json_scan_string(&p, end) < 0)
+				return -EINVAL;
+			p = json_skip_space(p, end);
+			if (p == end || *p != ':')
+				return -EINVAL;
+			p = json_skip_space(p + 1, end);
+		}
+		if (json_scan(&p, end, depth + 1) < 0)
+			return -EINVAL;
+		p = json_skip_space(p, end);
+		if (p == end)
+			return -EINVAL;
+		if (*p == close) {
+			*cursor = p + 1;
+			return 0;
+		}
+		if (*p != ',')
+			return -EINVAL;
+		p = json_skip_space(p + 1, end);
+	}
+}
+
+/* Check the value at *cursor (no leading space) and move past it. */
+static int json_scan(const char **cursor, const char *end, int depth)
+{
+	const char *p = *cursor;
+	static const char *const literals[] = { "null", "true", "false" };
+
+	if (p == end)
+		return -EINVAL;
+	if (*p == '{' || *p == '[')
+		return json_scan_container(cursor, end, depth);
+	if (*p == '"')
+		return json_scan_string(cursor, end);
+	if (*p == '-' || is_digit(*p))
+		return json_scan_number(cursor, end);
+	for (size_t i = 0; i < 3; i++) {
+		size_t length = strlen(literals[i]);
+
+		if ((size_t)(end - p) >= length && memcmp(p, literals[i], length) == 0) {
+			*cursor = p + length;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int json_parse(const char *text, size_t size, struct json_value *root)
+{
+	const char *end = text + size;
+	const char *p = json_skip_space(text, end);
+
+	root->start = p;
+	if (json_scan(&p, end, 0) < 0)
+		return -EINVAL;
+	root->end = p;
+	return json_skip_space(p, end) == end ? 0 : -EINVAL;
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	return (c | 0x20) - 'a' + 10;
+}
+
+static uint32_t read_hex4(const char *p)
+{
+	return (uint32_t)(hex_value(p[0]) << 12 | hex_value(p[1]) << 8 | hex_value(p[2]) << 4 |
+			  hex_value(p[3]));
+}
+
+static char *put_utf8(char *out, uint32_t code)
+{
+	if (code < 0x80) {
+		*out++ = (char)code;
+	} else if (code < 0x800) {
+		*out++ = (char)(0xc0 | code >> 6);
+		*out++ = (char)(0x80 | (code & 0x3f));
+	} else if (code < 0x10000) {
+		*out++ = (char)(0xe0 | code >> 12);
+		*out++ = (char)(0x80 | (code >> 6 & 0x3f));
+		*out++ = (char)(0x80 | (code & 0x3f));
+	} else {
+		*out++ = (char)(0xf0 | code >> 18);
+		*out++ = (char)(0x80 | (code >> 12 & 0x3f));
+		*out++ = (char)(0x80 | (code >> 6 & 0x3f));
+		*out++ = (char)(0x80 | (code & 0x3f));
+	}
+	return out;
+}
+
+/* Decode the \u escape whose 'u' is at *cursor, with a following low surrogate; returns the code point or -EINVAL. */
+static int64_t decode_unicode_escape(const char **cursor, const char *end)
+{
+	const char *p = *cursor;
+	uint32_t code = read_hex4(p + 1);
+
+	p += 4;
+	if (code >= 0xdc00 && code <= 0xdfff)
+		return -EINVAL;
+	if (code >= 0xd800 && code <= 0xdbff) {
+		uint32_t low;
+
+		if (end - p < 7 || p[1] != '\\' || p[2] != 'u')
+			return -EINVAL;
+		low = read_hex4(p + 3);
+		if (low < 0xdc00 || low > 0xdfff)
+			return -EINVAL;
+		code = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00);
+		p += 6;
+	}
+	*cursor = p;
+	return code;
+}
+
+/* Decode a string value into a new NUL-terminated buffer, rejecting \u0000. */
+static int json_string(const struct json_value *value, char **out)
+{
+	const char *p = value->start + 1;
+	const char *end = value->end - 1;
+	char *text;
+	char *o;
+
+	if (*value->start != '"')
+		return -EINVAL;
+	/* Escapes never decode to more bytes than they take, so the input size is enough. */
+	text = malloc((size_t)(end - p) + 1);
+	o = text;
+	if (text == NULL)
+		return -ENOMEM;
+	for (; p < end; p++) {
+		if (*p != '\\') {
+			*o++ = *p;
+			continue;
+		}
+		p++;
+		switch (*p) {
+		case 'b': *o++ = '\b'; break;
+		case 'f': *o++ = '\f'; break;
+		case 'n': *o++ = '\n'; break;
+		case 'r': *o++ = '\r'; break;
+		case 't': *o++ = '\t'; break;
+		case 'u': {
+			int64_t code = decode_unicode_escape(&p, end);
+
+			if (code <= 0) {
+				free(text);
+				return -EINVAL;
+			}
+			o = put_utf8(o, (uint32_t)code);
+			break;
+		}
+		default: *o++ = *p; break;
+		}
+	}
+	*o = '\0';
+	*out = text;
+	return 0;
+}
+
+/* Step to the next element of an array or member of an object; `*cursor` starts as NULL. */
+static bool json_next(const struct json_value *container, const char **cursor,
+		      struct json_value *key, struct json_value *value)
+{
+	const char *end = container->end;
+	const char *p = *cursor == NULL ? container->start + 1 : *cursor;
+
+	p = json_skip_space(p, end);
+	if (*p == ',')
+		p = json_skip_space(p + 1, end);
+	if (*p == '}' || *p == ']')
+		return false;
+	if (*container->start == '{') {
+		key->start = p;
+		json_scan_string(&p, end);
+		key->end = p;
+		p = json_skip_space(p, end);
+		p = json_skip_space(p + 1, end);
+	}
+	value->start = p;
+	json_scan(&p, end, 0);
+	value->end = p;
+	*cursor = p;
+	return true;
+}
+
+/* Find `name` in an object; a null member counts as missing. Returns 0 or -ENOENT. */
+static int json_member(const struct json_value *object, const char *name, struct json_value *out)
+{
+	const char *cursor = NULL;
+	struct json_value key;
+	struct json_value value;
+
+	if (*object->start != '{')
+		return -ENOENT;
+	while (json_next(object, &cursor, &key, &value)) {
+		char *decoded;
+		bool match;
+
+		if (json_string(&key, &decoded) < 0)
+			continue;
+		match = strcmp(decoded, name) == 0;
+		free(decoded);
+		if (match) {
+			if (*value.start == 'n')
+				return -ENOENT;
+			*out = value;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static const char empty_array[] = "[]";
+static const char empty_object[] = "{}";
+
+/* ---- Image files ---- */
+
+struct image_reader {
+	const char *source;
+	enum oci_image_format format;
+	struct sm_error *err;
+};
+
+struct buffer {
+	char *data;
+	size_t size;
+};
+
+/* Check that a path inside the image is relative and has no ".." component. */
+static bool is_safe_member_path(const char *path)
+{
+	const char *p = path;
+
+	if (path[0] == '\0' || path[0] == '/')
+		return false;
+	while (*p) {
+		size_t length = strcspn(p, "/");
+
+		if (length == 2 && p[0] == '.' && p[1] == '.')
+			return false;
+		p += length;
+		if (*p == '/')
+			p++;
+	}
+	return true;
+}
+
+/* Strip the "./" prefixes that tar writers add. */
+static const char *member_name(const char *pathname)
+{
+	while (pathname[0] == '.' && pathname[1] == '/')
+		pathname += 2;
+	return pathname;
+}
+
+static struct archive *open_tar(struct image_reader *reader)
+{
+	struct archive *archive = archive_read_new();
+
+	if (archive == NULL) {
+		sm_error__set(reader->err, ENOMEM, "%s: out of memory", reader->source);
+		return NULL;
+	}
+	archive_read_support_filter_all(archive);
+	archive_read_support_format_tar(archive);
+	if (archive_read_open_filename(archive, reader->source, 64 * 1024) != ARCHIVE_OK) {
+		sm_error__set(reader->err, EINVAL, "%s: not a readable tar file: %s", reader->source,
+			      archive_error_string(archive));
+		archive_read_free(archive);
+		return NULL;
+	}
+	return archive;
+}
+
+static int read_tar_member(struct image_reader *reader, const char *name, struct buffer *out)
+{
+	struct archive *archive = open_tar(reader);
+	struct archive_entry *entry;
+	int status;
+	int ret = -ENOENT;
+
+	if (archive == NULL)
+		return -reader->err->code;
+	while ((status = archive_read_next_header(archive, &entry)) == ARCHIVE_OK) {
+		la_int64_t size = archive_entry_size(entry);
+		la_ssize_t got;
+
+		if (strcmp(member_name(archive_entry_pathname(entry)), name) != 0 ||
+		    archive_entry_filetype(entry) != AE_IFREG)
+			continue;
+		if (size < 0 || size > MAX_JSON_SIZE) {
+			ret = sm_error__set(reader->err, EFBIG, "%s: %s is larger than %u bytes",
+					    reader->source, name, MAX_JSON_SIZE);
+			goto out;
+		}
+		out->data = malloc((size_t)size + 1);
+		if (out->data == NULL) {
+			ret = sm_error__set(reader->err, ENOMEM, "%s: out of memory", reader->source);
+			goto out;
+		}
+		got = archive_read_data(archive, out->data, (size_t)size);
+		if (got != size) {
+			free(out->data);
+			out->data = NULL;
+			ret = sm_error__set(reader->err, EIO, "%s: reading %s failed: %s",
+					    reader->source, name, archive_error_string(archive));
+			goto out;
+		}
+		out->size = (size_t)size;
+		ret = 0;
+		goto out;
+	}
+	if (status != ARCHIVE_EOF)
+		ret = sm_error__set(reader->err, EIO, "%s: invalid tar file: %s", reader->source,
+				    archive_error_string(archive));
+	else
+		ret = sm_error__set(reader->err, ENOENT, "%s: %s not found in the archive",
+				    reader->source, name);
+out:
+	archive_read_free(archive);
+	return ret;
+}
+
+static int read_directory_member(struct image_reader *reader, const char *name, struct buffer *out)
+{
+	char path[4096];
+	struct stat st;
+	int fd;
+	ssize_t got;
+
+	snprintf(path, sizeof(path), "%s/%s", reader->source, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return sm_error__set(reader->err, errno, "%s: cannot open: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_JSON_SIZE) {
+		close(fd);
+		return sm_error__set(reader->err, EINVAL,
+				     "%s: not a regular file of at most %u bytes", path, MAX_JSON_SIZE);
+	}
+	out->data = malloc((size_t)st.st_size + 1);
+	if (out->data == NULL) {
+		close(fd);
+		return sm_error__set(reader->err, ENOMEM, "%s: out of memory", path);
+	}
+	got = read(fd, out->data, (size_t)st.st_size);
+	close(fd);
+	if (got != st.st_size) {
+		free(out->data);
+		out->data = NULL;
+		return sm_error__set(reader->err, EIO, "%s: short read", path);
+	}
+	out->size = (size_t)got;
+	return 0;
+}
+
+/* Read the small file `name` of the image into `out` (NUL-terminated, caller frees data). */
+static int read_member(struct image_reader *reader, const char *name, struct buffer *out)
+{
+	int ret;
+
+	if (!is_safe_member_path(name))
+		return sm_error__set(reader->err, EINVAL, "%s: invalid path %s in the image",
+				     reader->source, name);
+	if (reader->format == OCI_IMAGE_LAYOUT)
+		ret = read_directory_member(reader, name, out);
+	else
+		ret = read_tar_member(reader, name, out);
+	if (ret == 0)
+		out->data[out->size] = '\0';
+	return ret;
+}
+
+static int read_json(struct image_reader *reader, const char *name, char shape,
+		     struct buffer *buffer, struct json_value *root)
+{
+	int ret = read_member(reader, name, buffer);
+
+	if (ret < 0)
+		return ret;
+	if (json_parse(buffer->data, buffer->size, root) < 0 || *root->start != shape) {
+		free(buffer->data);
+		buffer->data = NULL;
+		return sm_error__set(reader->err, EINVAL, "%s: %s is not a valid JSON %s",
+				     reader->source, name, shape == '{' ? "object" : "array");
+	}
+	return 0;
+}
+
+static int get_string(struct image_reader *reader, const char *file, const struct json_value *object,
+		      const char *name, char **out)
+{
+	struct json_value value;
+	int ret = json_member(object, name, &value);
+
+	if (ret < 0)
+		return ret;
+	ret = json_string(&value, out);
+	if (ret == -ENOMEM)
+		return sm_error__set(reader->err, ENOMEM, "%s: out of memory", reader->source);
+	if (ret < 0)
+		return sm_error__set(reader->err, EINVAL, "%s: %s: \"%s\" is not a valid string",
+				     reader->source, file, name);
+	return 0;
+}
+
+static void free_strings(char **strings)
+{
+	if (strings == NULL)
+		return;
+	for (char **p = strings; *p; p++)
+		free(*p);
+	free(strings);
+}
+
+/* Read an array of strings into a NULL-terminated vector; a missing or null member gives an empty one. */
+static int get_string_array(struct image_reader *reader, const char *file,
+			    const struct json_value *object, const char *name, char ***out,
+			    size_t *count_out)
+{
+	struct json_value array, key, item;
+	const char *cursor = NULL;
+	size_t count = 0;
+	char **strings;
+
+	if (json_member(object, name, &array) < 0)
+		array = (struct json_value){ empty_array, empty_array + 2 };
+	if (*array.start != '[')
+		return sm_error__set(reader->err, EINVAL, "%s: %s: \"%s\" is not an array",
+				     reader->source, file, name);
+	while (json_next(&array, &cursor, &key, &item))
+		count++;
+	strings = calloc(count + 1, sizeof(*strings));
+	if (strings == NULL)
+		return sm_error__set(reader->err, ENOMEM, "%s: out of memory", reader->source);
+
+	cursor = NULL;
+	for (size_t i = 0; json_next(&array, &cursor, &key, &item); i++) {
+		if (json_string(&item, &strings[i]) < 0) {
+			strings[i] = NULL;
+			free_strings(strings);
+			return sm_error__set(reader->err, EINVAL,
+					     "%s: %s: \"%s\" element %zu is not a valid string",
+					     reader->source, file, name, i);
+		}
+	}
+	*out = strings;
+	if (count_out)
+		*count_out = count;
+	return 0;
+}
+
+/* Turn "sha256:HEX" into the blob path; only sha256 with 64 lowercase hex digits is accepted. */
+static int blob_path(struct image_reader *reader, const char *file, const char *digest,
+		     char path[80], char hex[65])
+{
+	const char *value = digest + strlen("sha256:");
+	bool valid = strncmp(digest, "sha256:", 7) == 0 && strlen(value) == 64;
+
+	for (size_t i = 0; valid && i < 64; i++)
+		valid = is_digit(value[i]) || (value[i] >= 'a' && value[i] <= 'f');
+	if (!valid)
+		return sm_error__set(reader->err, EINVAL,
+				     "%s: %s: unsupported digest \"%s\", expected sha256:<64 hex digits>",
+				     reader->source, file, digest);
+	snprintf(path, 80, "blobs/sha256/%s", value);
+	memcpy(hex, value, 65);
+	return 0;
+}
+
+/* Read the blob a descriptor points to and check it against the descriptor's digest. */
+static int read_blob(struct image_reader *reader, const char *file,
+		     const struct json_value *descriptor, struct buffer *blob, struct json_value *root)
+{
+	char *digest = NULL;
+	char path[80];
+	char expected[65];
+	char actual[65];
+	int ret;
+
+	ret = get_string(reader, file, descriptor, "digest", &digest);
+	if (ret == -ENOENT)
+		return sm_error__set(reader->err, EINVAL, "%s: %s: descriptor without a digest",
+				     reader->source, file);
+	if (ret < 0)
+		return ret;
+	ret = blob_path(reader, file, digest, path, expected);
+	free(digest);
+	if (ret < 0)
+		return ret;
+	ret = read_json(reader, path, '{', blob, root);
+	if (ret < 0)
+		return ret;
+	sha256_hex(blob->data, blob->size, actual);
+	if (strcmp(actual, expected) != 0) {
+		free(blob->data);
+		blob->data = NULL;
+		return sm_error__set(reader->err, EINVAL, "%s: %s: digest mismatch, content is sha256:%s",
+				     reader->source, path, actual);
+	}
+	return 0;
+}
+
+static bool string_member_is(const struct json_value *object, const char *name, const char *expected)
+{
+	struct json_value value;
+	char *text;
+	bool match;
+
+	if (json_member(object, name, &value) < 0 || json_string(&value, &text) < 0)
+		return false;
+	match = strcmp(text, expected) == 0;
+	free(text);
+	return match;
+}
+
+/* Pick the first linux/amd64 manifest of an index, else the first one without a platform. */
+static int choose_manifest(struct image_reader *reader, const char *file,
+			   const struct json_value *index, struct json_value *chosen)
+{
+	struct json_value manifests, key, descriptor, platform;
+	const char *cursor = NULL;
+	bool have_fallback = false;
+
+	if (json_member(index, "manifests", &manifests) < 0 || *manifests.start != '[')
+		return sm_error__set(reader->err, EINVAL, "%s: %s: \"manifests\" missing or not an array",
+				     reader->source, file);
+	while (json_next(&manifests, &cursor, &key, &descriptor)) {
+		if (*descriptor.start != '{')
+			return sm_error__set(reader->err, EINVAL, "%s: %s: invalid manifest descriptor",
+					     reader->source, file);
+		if (json_member(&descriptor, "platform", &platform) < 0) {
+			if (!have_fallback)
+				*chosen = descriptor;
+			have_fallback = true;
+			continue;
+		}
+		if (string_member_is(&platform, "os", "linux") &&
+		    string_member_is(&platform, "architecture", "amd64")) {
+			*chosen = descriptor;
+			return 0;
+		}
+	}
+	if (have_fallback)
+		return 0;
+	return sm_error__set(reader->err, ENOENT, "%s: %s: no manifest for linux/amd64",
+			     reader->source, file);
+}
+
+static bool is_index(const struct json_value *descriptor, const struct json_value *blob)
+{
+	return string_member_is(descriptor, "mediaType", MEDIA_TYPE_OCI_INDEX) ||
+	       string_member_is(descriptor, "mediaType", MEDIA_TYPE_DOCKER_LIST) ||
+	       string_member_is(blob, "mediaType", MEDIA_TYPE_OCI_INDEX) ||
+	       string_member_is(blob, "mediaType", MEDIA_TYPE_DOCKER_LIST) ||
+	       (json_member(blob, "manifests", &(struct json_value){ 0 }) == 0 &&
+		json_member(blob, "layers", &(struct json_value){ 0 }) < 0);
+}
+
+static int read_config(struct image_reader *reader, const char *file,
+		       const struct json_value *root, struct oci_image *image)
+{
+	struct json_value config;
+	int ret;
+
+	/* An image without a "config" section runs with the defaults of the runtime. */
+	if (json_member(root, "config", &config) < 0)
+		config = (struct json_value){ empty_object, empty_object + 2 };
+	if (*config.start != '{')
+		return sm_error__set(reader->err, EINVAL, "%s: %s: \"config\" is not an object",
+				     reader->source, file);
+	ret = get_string_array(reader, file, &config, "Entrypoint", &image->entrypoint, NULL);
+	if (ret == 0)
+		ret = get_string_array(reader, file, &config, "Cmd", &image->cmd, NULL);
+	if (ret == 0)
+		ret = get_string_array(reader, file, &config, "Env", &image->env, NULL);
+	if (ret == 0)
+		ret = get_string(reader, file, &config, "WorkingDir", &image->working_dir);
+	if (ret == -ENOENT)
+		ret = (image->working_dir = strdup("")) ? 0 : -ENOMEM;
+	if (ret == 0)
+		ret = get_string(reader, file, &config, "User", &image->user);
+	if (ret == -ENOENT)
+		ret = (image->user = strdup("")) ? 0 : -ENOMEM;
+	if (ret == -ENOMEM)
+		return sm_error__set(reader->err, ENOMEM, "%s: out of memory", reader->source);
+	return ret;
+}
+
+/* Fill image->layers with the blob paths of an OCI manifest's "layers" (names inside the image). */
+static int read_oci_layer_names(struct image_reader *reader, const char *file,
+				const struct json_value *manifest, struct oci_image *image)
+{
+	struct json_value layers, key, descriptor;
+	const char *cursor = NULL;
+	size_t count = 0;
+
+	if (json_member(manifest, "layers", &layers) < 0 || *layers.start != '[')
+		return sm_error__set(reader->err, EINVAL, "%s: %s: \"layers\" missing or not an array",
+				     reader->source, file);
+	while (json_next(&layers, &cursor, &key, &descriptor))
+		count++;
+	image->layers = calloc(count + 1, sizeof(*image->layers));
+	if (image->layers == NULL)
+		return sm_error__set(reader->err, ENOMEM, "%s: out of memory", reader->source);
+
+	cursor = NULL;
+	while (json_next(&layers, &cursor, &key, &descriptor)) {
+		char *digest = NULL;
+		char path[80];
+		char hex[65];
+		int ret = get_string(reader, file, &descriptor, "digest", &digest);
+
+		if (ret == -ENOENT)
+			ret = sm_error__set(reader->err, EINVAL, "%s: %s: layer %zu without a digest",
+					    reader->source, file, image->layer_count);
+		if (ret == 0)
+			ret = blob_path(reader, file, digest, path, hex);
+		free(digest);
+		if (ret < 0)
+			return ret;
+		image->layers[image->layer_count] = strdup(path);
+		if (image->layers[image->layer_count] == NULL)
+			return sm_error__set(reader->err, ENOMEM, "%s: out of memory", reader->source);
+		image->layer_count++;
+	}
+	return 0;
+}
+
+static int read_oci(struct image_reader *reader, struct oci_image *image)
+{
+	struct buffer files[MAX_INDEX_DEPTH + 3] = { 0 };
+	struct json_value root, descriptor, config;
+	const char *file = "index.json";
+	size_t used = 0;
+	int ret;
+
+	ret = read_json(reader, "oci-layout", '{', &files[used++], &root);
+	if (ret == 0 && !string_member_is(&root, "imageLayoutVersion", "1.0.0"))
+		ret = sm_error__set(reader->err, EINVAL,
+				    "%s: oci-layout: imageLayoutVersion is not 1.0.0", reader->source);
+	if (ret == 0)
+		ret = read_json(reader, "index.json", '{', &files[used++], &root);
+
+	/* An index may point to further indexes, one per platform or tag. */
+	for (int depth = 0; ret == 0; depth++) {
+		ret = choose_manifest(reader, file, &root, &descriptor);
+		if (ret == 0)
+			ret = read_blob(reader, file, &descriptor, &files[used++], &root);
+		if (ret < 0 || !is_index(&descriptor, &root))
+			break;
+		file = "nested index";
+		if (depth == MAX_INDEX_DEPTH)
+			ret = sm_error__set(reader->err, ELOOP, "%s: image indexes nested too deeply",
+					    reader->source);
+	}
+	if (ret < 0)
+		goto out;
+
+	sha256_hex(files[used - 1].data, files[used - 1].size, image->manifest_digest);
+	ret = read_oci_layer_names(reader, "manifest", &root, image);
+	if (ret == 0 && json_member(&root, "config", &config) < 0)
+		ret = sm_error__set(reader->err, EINVAL, "%s: manifest: \"config\" missing",
+				    reader->source);
+	if (ret == 0)
+		ret = read_blob(reader, "manifest", &config, &files[used++], &root);
+	if (ret == 0)
+		ret = read_config(reader, "config", &root, image);
+out:
+	for (size_t i = 0; i < used; i++)
+		free(files[i].data);
+	return ret;
+}
+
+static int read_docker(struct image_reader *reader, struct oci_image *image)
+{
+	struct buffer manifest = { 0 };
+	struct buffer config_file = { 0 };
+	struct json_value root, key, entry, config;
+	const char *cursor = NULL;
+	char *config_path = NULL;
+	int ret;
+
+	ret = read_json(reader, "manifest.json", '[', &manifest, &root);
+	if (ret < 0)
+		return ret;
+	sha256_hex(manifest.data, manifest.size, image->manifest_digest);
+	/* NOTE: only the first image of a multi-image docker-archive is read. */
+	if (!json_next(&root, &cursor, &key, &entry) || *entry.start != '{') {
+		ret = sm_error__set(reader->err, EINVAL, "%s: manifest.json lists no image",
+				    reader->source);
+		goto out;
+	}
+	ret = get_string(reader, "manifest.json", &entry, "Config", &config_path);
+	if (ret == -ENOENT)
+		ret = sm_error__set(reader->err, EINVAL, "%s: manifest.json: \"Config\" missing",
+				    reader->source);
+	if (ret == 0)
+		ret = get_string_array(reader, "manifest.json", &entry, "Layers", &image->layers,
+				       &image->layer_count);
+	for (size_t i = 0; ret == 0 && i < image->layer_count; i++)
+		if (!is_safe_member_path(image->layers[i]))
+			ret = sm_error__set(reader->err, EINVAL, "%s: manifest.json: invalid layer path %s",
+					    reader->source, image->layers[i]);
+	if (ret == 0)
+		ret = read_json(reader, config_path, '{', &config_file, &config);
+	if (ret == 0)
+		ret = read_config(reader, config_path, &config, image);
+out:
+	free(config_path);
+	free(config_file.data);
+	free(manifest.data);
+	return ret;
+}
+
+static int extract_layer_data(struct image_reader *reader, struct archive *archive,
+			      const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int ret;
+
+	if (fd < 0)
+		return sm_error__set(reader->err, errno, "%s: cannot create: %s", path, strerror(errno));
+	ret = archive_read_data_into_fd(archive, fd);
+	if (close(fd) < 0 && ret == ARCHIVE_OK)
+		ret = ARCHIVE_FATAL;
+	if (ret != ARCHIVE_OK)
+		return sm_error__set(reader->err, EIO, "%s: extracting %s failed: %s", reader->source,
+				     path, archive_error_string(archive));
+	return 0;
+}
+
+/* Copy the layers named in image->layers out of the tarball into work_dir, replacing the names. */
+static int extract_layers(struct image_reader *reader, const char *work_dir, struct oci_image *image)
+{
+	char **paths = calloc(image->layer_count + 1, sizeof(*paths));
+	struct archive *archive;
+	struct archive_entry *entry;
+	int ret = 0;
+
+	if (paths == NULL)
+		return sm_error__set(reader->err, ENOMEM, "%s: out of memory", reader->source);
+	archive = open_tar(reader);
+	if (archive == NULL) {
+		free(paths);
+		return -reader->err->code;
+	}
+	while (ret == 0 && archive_read_next_header(archive, &entry) == ARCHIVE_OK) {
+		const char *name = member_name(archive_entry_pathname(entry));
+		size_t first = SIZE_MAX;
+
+		if (archive_entry_filetype(entry) != AE_IFREG)
+			continue;
+		/* The same blob may be listed more than once, so every match gets a copy. */
+		for (size_t i = 0; ret == 0 && i < image->layer_count; i++) {
+			if (paths[i] != NULL || strcmp(image->layers[i], name) != 0)
+				continue;
+			if (asprintf(&paths[i], "%s/layer-%03zu", work_dir, i) < 0) {
+				paths[i] = NULL;
+				ret = sm_error__set(reader->err, ENOMEM, "%s: out of memory",
+						    reader->source);
+			} else if (first == SIZE_MAX) {
+				first = i;
+				ret = extract_layer_data(reader, archive, paths[i]);
+			} else if (link(paths[first], paths[i]) < 0) {
+				ret = sm_error__set(reader->err, errno, "%s: cannot link: %s", paths[i],
+						    strerror(errno));
+			}
+		}
+	}
+	archive_read_free(archive);
+
+	/* TODO: a docker-archive that stores a repeated layer as a symlink entry is not followed. */
+	for (size_t i = 0; ret == 0 && i < image->layer_count; i++)
+		if (paths[i] == NULL)
+			ret = sm_error__set(reader->err, ENOENT, "%s: layer %s not found in the archive",
+					    reader->source, image->layers[i]);
+	if (ret == 0) {
+		free_strings(image->layers);
+		image->layers = paths;
+	} else {
+		for (size_t i = 0; i < image->layer_count; i++)
+			free(paths[i]);
+		free(paths);
+	}
+	return ret;
+}
+
+/* Make the layer names of a layout directory into host paths and check that each exists. */
+static int resolve_layout_layers(struct image_reader *reader, struct oci_image *image)
+{
+	for (size_t i = 0; i < image->layer_count; i++) {
+		char *path;
+		struct stat st;
+
+		if (asprintf(&path, "%s/%s", reader->source, image->layers[i]) < 0)
+			return sm_error__set(reader->err, ENOMEM, "%s: out of memory", reader->source);
+		free(image->layers[i]);
+		image->layers[i] = path;
+		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+			return sm_error__set(reader->err, ENOENT, "%s: layer blob missing", path);
+	}
+	return 0;
+}
+
+const char *oci_image__format_name(enum oci_image_format format)
+{
+	switch (format) {
+	case OCI_IMAGE_LAYOUT:
+		return "oci";
+	case OCI_IMAGE_ARCHIVE:
+		return "oci-archive";
+	case OCI_IMAGE_DOCKER_ARCHIVE:
+		return "docker-archive";
+	}
+	return "unknown";
+}
+
+static int detect_tar(struct image_reader *reader, enum oci_image_format *format)
+{
+	struct archive *archive = open_tar(reader);
+	struct archive_entry *entry;
+	bool layout = false, index = false, docker_manifest = false;
+	int status;
+
+	if (archive == NULL)
+		return -reader->err->code;
+	while ((status = archive_read_next_header(archive, &entry)) == ARCHIVE_OK) {
+		const char *name = member_name(archive_entry_pathname(entry));
+
+		layout |= strcmp(name, "oci-layout") == 0;
+		index |= strcmp(name, "index.json") == 0;
+		docker_manifest |= strcmp(name, "manifest.json") == 0;
+	}
+	archive_read_free(archive);
+	if (status != ARCHIVE_EOF)
+		return sm_error__set(reader->err, EINVAL, "%s: invalid tar file", reader->source);
+
+	/* A tar with both layouts, as newer `docker save` versions write, is read as oci-archive. */
+	if (layout && index)
+		*format = OCI_IMAGE_ARCHIVE;
+	else if (docker_manifest)
+		*format = OCI_IMAGE_DOCKER_ARCHIVE;
+	else
+		return sm_error__set(reader->err, EINVAL,
+				     "%s: tar file without oci-layout and index.json or manifest.json",
+				     reader->source);
+	return 0;
+}
+
+int oci_image__detect(const char *source, enum oci_image_format *format, struct sm_error *err)
+{
+	struct image_reader reader = { .source = source, .err = err };
+	char path[4096];
+	struct stat st;
+
+	if (stat(source, &st) < 0)
+		return sm_error__set(err, errno, "%s: cannot open image: %s", source, strerror(errno));
+	if (S_ISREG(st.st_mode))
+		return detect_tar(&reader, format);
+	if (!S_ISDIR(st.st_mode))
+		return sm_error__set(err, EINVAL, "%s: not a directory or a tar file", source);
+
+	snprintf(path, sizeof(path), "%s/oci-layout", source);
+	if (access(path, R_OK) == 0) {
+		snprintf(path, sizeof(path), "%s/index.json", source);
+		if (access(path, R_OK) == 0) {
+			*format = OCI_IMAGE_LAYOUT;
+			return 0;
+		}
+	}
+	return sm_error__set(err, EINVAL, "%s: directory without oci-layout and index.json", source);
+}
+
+int oci_image__open(const char *source, const char *work_dir, struct oci_image *image,
+		    struct sm_error *err)
+{
+	struct image_reader reader = { .source = source, .err = err };
+	int ret;
+
+	memset(image, 0, sizeof(*image));
+	ret = oci_image__detect(source, &reader.format, err);
+	if (ret < 0)
+		return ret;
+	image->format = reader.format;
+	if (reader.format != OCI_IMAGE_LAYOUT && work_dir == NULL)
+		return sm_error__set(err, EINVAL, "%s: a work directory is needed to extract layers",
+				     source);
+
+	if (reader.format == OCI_IMAGE_DOCKER_ARCHIVE)
+		ret = read_docker(&reader, image);
+	else
+		ret = read_oci(&reader, image);
+	if (ret == 0 && reader.format == OCI_IMAGE_LAYOUT)
+		ret = resolve_layout_layers(&reader, image);
+	else if (ret == 0)
+		ret = extract_layers(&reader, work_dir, image);
+	if (ret < 0)
+		oci_image__release(image);
+	return ret;
+}
+
+void oci_image__release(struct oci_image *image)
+{
+	free_strings(image->entrypoint);
+	free_strings(image->cmd);
+	free_strings(image->env);
+	free_strings(image->layers);
+	free(image->working_dir);
+	free(image->user);
+	memset(image, 0, sizeof(*image));
+}
