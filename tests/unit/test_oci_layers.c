@@ -468,6 +468,43 @@ static void file_replaces_lower_directory(void **state)
 	assert_file_contains(fixture->root, "y/z", "z");
 }
 
+static void lower_symlink_replaced_not_followed(void **state)
+{
+	struct fixture *fixture = *state;
+	struct sm_error err = { 0 };
+	char target[256];
+	struct layer_entry lower[] = {
+		{ .path = "file", .type = AE_IFLNK, .data = target },
+		{ .path = "dir", .type = AE_IFLNK, .data = "../outside" },
+	};
+	const struct layer_entry upper[] = {
+		{ .path = "file", .type = AE_IFREG, .data = "new" },
+		{ .path = "dir", .type = AE_IFDIR, .perm = 0755 },
+		{ .path = "dir/evil", .type = AE_IFREG, .data = "inside" },
+	};
+	char path[512];
+	struct stat st;
+	FILE *file;
+
+	snprintf(target, sizeof(target), "%s/target", fixture->outside);
+	file = fopen(target, "w");
+	assert_non_null(file);
+	fputs("old", file);
+	fclose(file);
+
+	assert_int_equal(apply(fixture, FILTER_NONE, lower, 2, &err), 0);
+	assert_int_equal(apply(fixture, FILTER_NONE, upper, 3, &err), 0);
+	assert_file_contains(fixture->outside, "target", "old");
+	assert_outside_empty(fixture);
+	snprintf(path, sizeof(path), "%s/file", fixture->root);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	snprintf(path, sizeof(path), "%s/dir", fixture->root);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_file_contains(fixture->root, "dir/evil", "inside");
+}
+
 static void missing_layer_named(void **state)
 {
 	struct fixture *fixture = *state;
@@ -494,6 +531,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(xattr_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(device_node_and_fifo, setup, teardown),
 		cmocka_unit_test_setup_teardown(file_replaces_lower_directory, setup, teardown),
+		cmocka_unit_test_setup_teardown(lower_symlink_replaced_not_followed, setup, teardown),
 		cmocka_unit_test_setup_teardown(missing_layer_named, setup, teardown),
 	};
 
