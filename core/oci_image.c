@@ -695,6 +695,22 @@ static int blob_path(struct image_reader *reader, const char *file, const char *
 	return 0;
 }
 
+/* Check a descriptor's optional "size" against the blob's size in bytes. */
+static bool size_matches(const struct json_value *descriptor, size_t size)
+{
+	struct json_value value;
+	uint64_t declared = 0;
+
+	if (json_member(descriptor, "size", &value) < 0)
+		return true;
+	for (const char *p = value.start; p < value.end; p++) {
+		if (!is_digit(*p) || declared > (UINT64_MAX - 9) / 10)
+			return false;
+		declared = declared * 10 + (uint64_t)(*p - '0');
+	}
+	return declared == size;
+}
+
 /* Read the blob a descriptor points to and check it against the descriptor's digest. */
 static int read_blob(struct image_reader *reader, const char *file,
 		     const struct json_value *descriptor, struct buffer *blob, struct json_value *root)
@@ -718,6 +734,12 @@ static int read_blob(struct image_reader *reader, const char *file,
 	ret = read_json(reader, path, '{', blob, root);
 	if (ret < 0)
 		return ret;
+	if (!size_matches(descriptor, blob->size)) {
+		free(blob->data);
+		blob->data = NULL;
+		return sm_error__set(reader->err, EINVAL, "%s: %s: size differs from %s, which has %zu bytes",
+				     reader->source, file, path, blob->size);
+	}
 	sha256_hex(blob->data, blob->size, actual);
 	if (strcmp(actual, expected) != 0) {
 		free(blob->data);
@@ -957,32 +979,90 @@ static int extract_layer_data(struct image_reader *reader, struct archive *archi
 	return 0;
 }
 
-/* Copy the layers named in image->layers out of the tarball into work_dir, replacing the names. */
-static int extract_layers(struct image_reader *reader, const char *work_dir, struct oci_image *image)
+/* Join a link target to the directory of `name` and remove "." and "..", or return NULL when it leaves the archive. */
+static char *resolve_member_link(const char *name, const char *target, bool relative)
 {
-	char **paths = calloc(image->layer_count + 1, sizeof(*paths));
-	struct archive *archive;
+	char *joined;
+	char *result;
+	char *cursor;
+	char *component;
+	size_t length = 0;
+	const char *slash = strrchr(name, '/');
+	int dir_length = relative && slash ? (int)(slash - name) : 0;
+
+	if (target[0] == '/' ||
+	    asprintf(&joined, "%.*s/%s", dir_length, name, member_name(target)) < 0)
+		return NULL;
+	result = calloc(strlen(joined) + 1, 1);
+	if (result == NULL) {
+		free(joined);
+		return NULL;
+	}
+	cursor = joined;
+	while ((component = strsep(&cursor, "/")) != NULL) {
+		if (component[0] == '\0' || strcmp(component, ".") == 0)
+			continue;
+		if (strcmp(component, "..") == 0) {
+			char *last = strrchr(result, '/');
+
+			if (length == 0) {
+				free(result);
+				result = NULL;
+				break;
+			}
+			length = last ? (size_t)(last - result) : 0;
+			result[length] = '\0';
+			continue;
+		}
+		if (length > 0)
+			result[length++] = '/';
+		strcpy(result + length, component);
+		length += strlen(component);
+	}
+	free(joined);
+	return result;
+}
+
+/*
+ * Extract the regular-file members named in image->layers into `paths`. A layer
+ * stored as a symlink or hard link entry is renamed to its target and
+ * `*renamed` is set, so that another pass can find the target.
+ */
+static int extract_layers_pass(struct image_reader *reader, const char *work_dir,
+			       struct oci_image *image, char **paths, bool *renamed)
+{
+	struct archive *archive = open_tar(reader);
 	struct archive_entry *entry;
 	int ret = 0;
 
-	if (paths == NULL)
-		return sm_error__set(reader->err, ENOMEM, "%s: out of memory", reader->source);
-	archive = open_tar(reader);
-	if (archive == NULL) {
-		free(paths);
+	if (archive == NULL)
 		return -reader->err->code;
-	}
 	while (ret == 0 && archive_read_next_header(archive, &entry) == ARCHIVE_OK) {
 		const char *name = member_name(archive_entry_pathname(entry));
+		const char *hard_link = archive_entry_hardlink(entry);
+		bool is_symlink = archive_entry_filetype(entry) == AE_IFLNK;
 		size_t first = SIZE_MAX;
 
-		if (archive_entry_filetype(entry) != AE_IFREG)
+		if (archive_entry_filetype(entry) != AE_IFREG && !is_symlink)
 			continue;
 		/* The same blob may be listed more than once, so every match gets a copy. */
 		for (size_t i = 0; ret == 0 && i < image->layer_count; i++) {
 			if (paths[i] != NULL || strcmp(image->layers[i], name) != 0)
 				continue;
-			if (asprintf(&paths[i], "%s/layer-%03zu", work_dir, i) < 0) {
+			if (is_symlink || hard_link != NULL) {
+				char *target = resolve_member_link(name, is_symlink ?
+						archive_entry_symlink(entry) : hard_link, is_symlink);
+
+				if (target == NULL) {
+					ret = sm_error__set(reader->err, EINVAL,
+							    "%s: layer %s links outside the archive",
+							    reader->source, name);
+					break;
+				}
+				free(image->layers[i]);
+				image->layers[i] = target;
+				*renamed = true;
+			} else if (asprintf(&paths[i], "%s/layer-%03zu", work_dir, i) < 0) {
 				paths[i] = NULL;
 				ret = sm_error__set(reader->err, ENOMEM, "%s: out of memory",
 						    reader->source);
@@ -996,8 +1076,24 @@ static int extract_layers(struct image_reader *reader, const char *work_dir, str
 		}
 	}
 	archive_read_free(archive);
+	return ret;
+}
 
-	/* TODO: a docker-archive that stores a repeated layer as a symlink entry is not followed. */
+/* Copy the layers named in image->layers out of the tarball into work_dir, replacing the names. */
+static int extract_layers(struct image_reader *reader, const char *work_dir, struct oci_image *image)
+{
+	char **paths = calloc(image->layer_count + 1, sizeof(*paths));
+	bool renamed = true;
+	int ret = 0;
+
+	if (paths == NULL)
+		return sm_error__set(reader->err, ENOMEM, "%s: out of memory", reader->source);
+	/* Older `docker save` versions store a repeated layer as a link to the first copy. */
+	for (int pass = 0; ret == 0 && renamed && pass < 4; pass++) {
+		renamed = false;
+		ret = extract_layers_pass(reader, work_dir, image, paths, &renamed);
+	}
+
 	for (size_t i = 0; ret == 0 && i < image->layer_count; i++)
 		if (paths[i] == NULL)
 			ret = sm_error__set(reader->err, ENOENT, "%s: layer %s not found in the archive",

@@ -339,6 +339,63 @@ static void docker_archive_read(void **state)
 	oci_image__release(&image);
 }
 
+/* Write a docker-archive whose second layer is a symlink, listed before its target, to the first. */
+static void write_docker_archive_with_link(struct fixture *fixture, const char *link_target)
+{
+	struct archive *archive = archive_write_new();
+	struct archive_entry *entry = archive_entry_new();
+
+	archive_write_set_format_pax_restricted(archive);
+	assert_int_equal(archive_write_open_filename(archive, fixture->source), ARCHIVE_OK);
+	archive_entry_set_pathname(entry, "bbbb/layer.tar");
+	archive_entry_set_filetype(entry, AE_IFLNK);
+	archive_entry_set_perm(entry, 0777);
+	archive_entry_set_symlink(entry, link_target);
+	assert_int_equal(archive_write_header(archive, entry), ARCHIVE_OK);
+	for (size_t i = 0; i < fixture->file_count; i++) {
+		if (strcmp(fixture->files[i].name, "bbbb/layer.tar") == 0)
+			continue;
+		archive_entry_clear(entry);
+		archive_entry_set_pathname(entry, fixture->files[i].name);
+		archive_entry_set_filetype(entry, AE_IFREG);
+		archive_entry_set_perm(entry, 0644);
+		archive_entry_set_size(entry, (la_int64_t)fixture->files[i].size);
+		assert_int_equal(archive_write_header(archive, entry), ARCHIVE_OK);
+		assert_int_equal(archive_write_data(archive, fixture->files[i].data, fixture->files[i].size),
+				 (la_ssize_t)fixture->files[i].size);
+	}
+	assert_int_equal(archive_write_close(archive), ARCHIVE_OK);
+	archive_write_free(archive);
+	archive_entry_free(entry);
+}
+
+static void docker_symlinked_layer_followed(void **state)
+{
+	struct fixture *fixture = *state;
+	struct sm_error err = { 0 };
+	struct oci_image image;
+
+	build_docker_archive(fixture);
+	write_docker_archive_with_link(fixture, "../aaaa/layer.tar");
+	assert_int_equal(oci_image__open(fixture->source, fixture->work, &image, &err), 0);
+	assert_int_equal(image.layer_count, 2);
+	assert_int_equal(oci_layers__apply(image.layers[1], fixture->root, "1", &err), 0);
+	assert_file_contains(fixture->root, "etc/first", "one");
+	oci_image__release(&image);
+}
+
+static void docker_escaping_layer_link_rejected(void **state)
+{
+	struct fixture *fixture = *state;
+	struct sm_error err = { 0 };
+	struct oci_image image;
+
+	build_docker_archive(fixture);
+	write_docker_archive_with_link(fixture, "../../etc/passwd");
+	assert_int_equal(oci_image__open(fixture->source, fixture->work, &image, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "bbbb/layer.tar links outside the archive"));
+}
+
 static void config_without_fields(void **state)
 {
 	struct fixture *fixture = *state;
@@ -464,6 +521,26 @@ static void nested_index_followed(void **state)
 	oci_image__release(&image);
 }
 
+static void descriptor_size_mismatch_rejected(void **state)
+{
+	struct fixture *fixture = *state;
+	struct sm_error err = { 0 };
+	struct oci_image image;
+	char path[256];
+	FILE *file;
+
+	build_oci_layout(fixture, config_json, true);
+	write_directory(fixture);
+	snprintf(path, sizeof(path), "%s/index.json", fixture->source);
+	file = fopen(path, "w");
+	assert_non_null(file);
+	fprintf(file, "{\"manifests\":[{\"digest\":\"sha256:%s\",\"size\":3}]}", fixture->manifest_hex);
+	fclose(file);
+	assert_int_equal(oci_image__open(fixture->source, NULL, &image, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "size differs"));
+	assert_non_null(strstr(err.message, fixture->manifest_hex));
+}
+
 static void bad_digest_rejected(void **state)
 {
 	struct fixture *fixture = *state;
@@ -507,11 +584,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(oci_layout_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(oci_archive_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(docker_archive_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(docker_symlinked_layer_followed, setup, teardown),
+		cmocka_unit_test_setup_teardown(docker_escaping_layer_link_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(config_without_fields, setup, teardown),
 		cmocka_unit_test_setup_teardown(no_amd64_manifest_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(config_digest_mismatch_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(invalid_json_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(nested_index_followed, setup, teardown),
+		cmocka_unit_test_setup_teardown(descriptor_size_mismatch_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_digest_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(unknown_source_rejected, setup, teardown),
 	};
