@@ -101,26 +101,38 @@ static void sha256_update(struct sha256 *ctx, const void *data, size_t size)
 	}
 }
 
-/* Write the lowercase hex digest of `data` to `hex` (65 bytes with the NUL). */
-static void sha256_hex(const void *data, size_t size, char hex[65])
+static void sha256_init(struct sha256 *ctx)
 {
-	struct sha256 ctx = {
-		.state = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c,
-			   0x1f83d9ab, 0x5be0cd19 },
-	};
-	uint64_t bits;
+	static const uint32_t initial[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+					     0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
+
+	memset(ctx, 0, sizeof(*ctx));
+	memcpy(ctx->state, initial, sizeof(initial));
+}
+
+/* Pad the message and write its lowercase hex digest to `hex` (65 bytes with the NUL). */
+static void sha256_final(struct sha256 *ctx, char hex[65])
+{
+	uint64_t bits = ctx->length * 8;
 	uint8_t tail[8];
 
-	sha256_update(&ctx, data, size);
-	bits = ctx.length * 8;
-	sha256_update(&ctx, "\x80", 1);
-	while (ctx.used != 56)
-		sha256_update(&ctx, "\0", 1);
+	sha256_update(ctx, "\x80", 1);
+	while (ctx->used != 56)
+		sha256_update(ctx, "\0", 1);
 	for (int i = 0; i < 8; i++)
 		tail[i] = (uint8_t)(bits >> (56 - 8 * i));
-	sha256_update(&ctx, tail, sizeof(tail));
+	sha256_update(ctx, tail, sizeof(tail));
 	for (int i = 0; i < 8; i++)
-		snprintf(hex + 8 * i, 9, "%08x", ctx.state[i]);
+		snprintf(hex + 8 * i, 9, "%08x", ctx->state[i]);
+}
+
+static void sha256_hex(const void *data, size_t size, char hex[65])
+{
+	struct sha256 ctx;
+
+	sha256_init(&ctx);
+	sha256_update(&ctx, data, size);
+	sha256_final(&ctx, hex);
 }
 
 /* ---- A strict JSON reader (RFC 8259) for the few fields an image needs ---- */
@@ -979,6 +991,34 @@ static int extract_layer_data(struct image_reader *reader, struct archive *archi
 	return 0;
 }
 
+/* Check that the file at `path` has the sha256 digest in the blob name `blob`. */
+static int check_layer_digest(struct image_reader *reader, const char *blob, const char *path)
+{
+	static const char prefix[] = "blobs/sha256/";
+	char buffer[64 * 1024];
+	char actual[65];
+	struct sha256 ctx;
+	ssize_t got;
+	int fd;
+
+	if (strncmp(blob, prefix, strlen(prefix)) != 0)
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return sm_error__set(reader->err, errno, "%s: cannot open: %s", path, strerror(errno));
+	sha256_init(&ctx);
+	while ((got = read(fd, buffer, sizeof(buffer))) > 0)
+		sha256_update(&ctx, buffer, (size_t)got);
+	close(fd);
+	if (got < 0)
+		return sm_error__set(reader->err, EIO, "%s: read failed", path);
+	sha256_final(&ctx, actual);
+	if (strcmp(actual, blob + strlen(prefix)) != 0)
+		return sm_error__set(reader->err, EINVAL, "%s: layer %s: digest mismatch, content is sha256:%s",
+				     reader->source, blob, actual);
+	return 0;
+}
+
 /* Join a link target to the directory of `name` and remove "." and "..", or return NULL when it leaves the archive. */
 static char *resolve_member_link(const char *name, const char *target, bool relative)
 {
@@ -1094,10 +1134,13 @@ static int extract_layers(struct image_reader *reader, const char *work_dir, str
 		ret = extract_layers_pass(reader, work_dir, image, paths, &renamed);
 	}
 
-	for (size_t i = 0; ret == 0 && i < image->layer_count; i++)
+	for (size_t i = 0; ret == 0 && i < image->layer_count; i++) {
 		if (paths[i] == NULL)
 			ret = sm_error__set(reader->err, ENOENT, "%s: layer %s not found in the archive",
 					    reader->source, image->layers[i]);
+		else
+			ret = check_layer_digest(reader, image->layers[i], paths[i]);
+	}
 	if (ret == 0) {
 		free_strings(image->layers);
 		image->layers = paths;
@@ -1112,16 +1155,24 @@ static int extract_layers(struct image_reader *reader, const char *work_dir, str
 /* Make the layer names of a layout directory into host paths and check that each exists. */
 static int resolve_layout_layers(struct image_reader *reader, struct oci_image *image)
 {
+	int ret;
+
 	for (size_t i = 0; i < image->layer_count; i++) {
 		char *path;
 		struct stat st;
 
 		if (asprintf(&path, "%s/%s", reader->source, image->layers[i]) < 0)
 			return sm_error__set(reader->err, ENOMEM, "%s: out of memory", reader->source);
+		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+			sm_error__set(reader->err, ENOENT, "%s: layer blob missing", path);
+			free(path);
+			return -ENOENT;
+		}
+		ret = check_layer_digest(reader, image->layers[i], path);
 		free(image->layers[i]);
 		image->layers[i] = path;
-		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
-			return sm_error__set(reader->err, ENOENT, "%s: layer blob missing", path);
+		if (ret < 0)
+			return ret;
 	}
 	return 0;
 }

@@ -46,7 +46,8 @@ int oci_image__detect(const char *source, enum oci_image_format *format, struct 
  * digests, and read the config and the ordered layer list into `image`. Layers
  * of a tarball source are extracted into `work_dir`, which must exist, as
  * layer-NNN; for a layout directory `work_dir` may be NULL and the layer paths
- * point into its blobs/ directory. Layer digests are not checked.
+ * point into its blobs/ directory. Every layer named blobs/sha256/HEX is read
+ * once to check its digest.
  * Returns 0, or negative errno with a message naming the file; on error `image`
  * holds nothing to release.
  */

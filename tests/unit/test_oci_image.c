@@ -441,6 +441,28 @@ static void config_digest_mismatch_rejected(void **state)
 	assert_non_null(strstr(err.message, fixture->files[1].name));
 }
 
+static void layer_digest_mismatch_rejected(void **state)
+{
+	struct fixture *fixture = *state;
+	struct sm_error err = { 0 };
+	struct oci_image image;
+
+	build_oci_layout(fixture, config_json, true);
+	/* The fourth file is the second layer blob. */
+	fixture->files[3].data[0] = 'X';
+	write_directory(fixture);
+	assert_int_equal(oci_image__open(fixture->source, NULL, &image, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "digest mismatch"));
+	assert_non_null(strstr(err.message, fixture->files[3].name));
+
+	sm_error__clear(&err);
+	snprintf(fixture->source, sizeof(fixture->source), "%s/image.tar", fixture->dir);
+	write_tar(fixture, "");
+	assert_int_equal(oci_image__open(fixture->source, fixture->work, &image, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "digest mismatch"));
+	assert_non_null(strstr(err.message, fixture->files[3].name));
+}
+
 static void invalid_json_rejected(void **state)
 {
 	static const struct {
@@ -589,6 +611,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(config_without_fields, setup, teardown),
 		cmocka_unit_test_setup_teardown(no_amd64_manifest_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(config_digest_mismatch_rejected, setup, teardown),
+		cmocka_unit_test_setup_teardown(layer_digest_mismatch_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(invalid_json_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(nested_index_followed, setup, teardown),
 		cmocka_unit_test_setup_teardown(descriptor_size_mismatch_rejected, setup, teardown),
