@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -155,15 +156,26 @@ static int add_host_file(struct packer *packer, const char *host_path, const cha
 	uint8_t *data = NULL;
 	size_t size = 0;
 	mode_t mode = 0;
-	int ret;
+	struct stat st;
+	int mapped, ret;
 
-	ret = host_file__read(NULL, host_path, &data, &size, &mode, packer->err);
+	/* Mapping saves a copy of each file in fresh heap pages; empty files cannot be mapped. */
+	mapped = stat(host_path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
+	if (mapped) {
+		ret = host_file__map(NULL, host_path, &data, &size, NULL, packer->err);
+		mode = st.st_mode & 07777;
+	} else {
+		ret = host_file__read(NULL, host_path, &data, &size, &mode, packer->err);
+	}
 	if (ret)
 		return ret;
 	ret = add_parents(packer, guest_path);
 	if (!ret)
 		ret = add_entry(packer, guest_path, S_IFREG | (force_mode ? force_mode : mode), 0, data, size);
-	free(data);
+	if (mapped)
+		munmap(data, size);
+	else
+		free(data);
 	return ret;
 }
 
@@ -202,6 +214,21 @@ static int pack(struct packer *packer, const struct initramfs_spec *spec)
 	return ret;
 }
 
+/* An upper estimate of the archive's size, so the buffer is allocated once instead of regrown. */
+static size_t estimate_size(const struct initramfs_spec *spec)
+{
+	size_t total = 64 * 1024; /* directories, device node, run file and trailer */
+	struct stat st;
+
+	for (size_t i = 0; i < spec->file_count; i++) {
+		if (stat(spec->files[i].host_path, &st) == 0)
+			total += (size_t)st.st_size + 1024;
+	}
+	if (stat(spec->init_path, &st) == 0)
+		total += (size_t)st.st_size + 1024;
+	return total;
+}
+
 int initramfs__build(const struct initramfs_spec *spec, uint8_t **data, size_t *size,
 		     struct sm_error *err)
 {
@@ -209,6 +236,10 @@ int initramfs__build(const struct initramfs_spec *spec, uint8_t **data, size_t *
 	struct packer packer = { .err = err };
 	int ret;
 
+	buf.capacity = estimate_size(spec);
+	buf.data = malloc(buf.capacity);
+	if (!buf.data)
+		buf.capacity = 0;
 	packer.archive = archive_write_new();
 	packer.entry = archive_entry_new();
 	if (!packer.archive || !packer.entry) {
