@@ -13,441 +13,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "oci_image.h"
+#include "sha256.h"
 
 /* Manifests, indexes and configs are small, and the limit stops a hostile image from exhausting memory. */
 #define MAX_JSON_SIZE (4u << 20)
-#define MAX_JSON_DEPTH 64
 #define MAX_INDEX_DEPTH 4
 
 #define MEDIA_TYPE_OCI_INDEX "application/vnd.oci.image.index.v1+json"
 #define MEDIA_TYPE_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
 
-/* ---- SHA-256 (FIPS 180-4) ---- */
-
-struct sha256 {
-	uint32_t state[8];
-	uint64_t length;
-	uint8_t block[64];
-	size_t used;
-};
-
-static const uint32_t sha256_k[64] = {
-	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-	0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-	0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-	0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-	0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-	0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-	0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-	0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-	0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-	0xc67178f2,
-};
-
-static uint32_t rotr(uint32_t x, unsigned int n)
-{
-	return (x >> n) | (x << (32 - n));
-}
-
-static void sha256_block(struct sha256 *ctx, const uint8_t *block)
-{
-	uint32_t w[64];
-	uint32_t v[8];
-
-	for (int i = 0; i < 16; i++)
-		w[i] = (uint32_t)block[4 * i] << 24 | (uint32_t)block[4 * i + 1] << 16 |
-		       (uint32_t)block[4 * i + 2] << 8 | block[4 * i + 3];
-	for (int i = 16; i < 64; i++) {
-		uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
-		uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
-
-		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-	}
-	memcpy(v, ctx->state, sizeof(v));
-	for (int i = 0; i < 64; i++) {
-		uint32_t s1 = rotr(v[4], 6) ^ rotr(v[4], 11) ^ rotr(v[4], 25);
-		uint32_t ch = (v[4] & v[5]) ^ (~v[4] & v[6]);
-		uint32_t t1 = v[7] + s1 + ch + sha256_k[i] + w[i];
-		uint32_t s0 = rotr(v[0], 2) ^ rotr(v[0], 13) ^ rotr(v[0], 22);
-		uint32_t maj = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
-
-		memmove(&v[1], &v[0], 7 * sizeof(v[0]));
-		v[4] += t1;
-		v[0] = t1 + s0 + maj;
-	}
-	for (int i = 0; i < 8; i++)
-		ctx->state[i] += v[i];
-}
-
-static void sha256_update(struct sha256 *ctx, const void *data, size_t size)
-{
-	const uint8_t *bytes = data;
-
-	ctx->length += size;
-	while (size > 0) {
-		size_t chunk = sizeof(ctx->block) - ctx->used;
-
-		if (chunk > size)
-			chunk = size;
-		memcpy(ctx->block + ctx->used, bytes, chunk);
-		ctx->used += chunk;
-		bytes += chunk;
-		size -= chunk;
-		if (ctx->used == sizeof(ctx->block)) {
-			sha256_block(ctx, ctx->block);
-			ctx->used = 0;
-		}
-	}
-}
-
-static void sha256_init(struct sha256 *ctx)
-{
-	static const uint32_t initial[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-					     0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
-
-	memset(ctx, 0, sizeof(*ctx));
-	memcpy(ctx->state, initial, sizeof(initial));
-}
-
-/* Pad the message and write its lowercase hex digest to `hex` (65 bytes with the NUL). */
-static void sha256_final(struct sha256 *ctx, char hex[65])
-{
-	uint64_t bits = ctx->length * 8;
-	uint8_t tail[8];
-
-	sha256_update(ctx, "\x80", 1);
-	while (ctx->used != 56)
-		sha256_update(ctx, "\0", 1);
-	for (int i = 0; i < 8; i++)
-		tail[i] = (uint8_t)(bits >> (56 - 8 * i));
-	sha256_update(ctx, tail, sizeof(tail));
-	for (int i = 0; i < 8; i++)
-		snprintf(hex + 8 * i, 9, "%08x", ctx->state[i]);
-}
-
-static void sha256_hex(const void *data, size_t size, char hex[65])
-{
-	struct sha256 ctx;
-
-	sha256_init(&ctx);
-	sha256_update(&ctx, data, size);
-	sha256_final(&ctx, hex);
-}
-
-/* ---- A strict JSON reader (RFC 8259) for the few fields an image needs ---- */
-
-/* A validated JSON value: the bytes from its first character to just past its last. */
-struct json_value {
-	const char *start;
-	const char *end;
-};
-
-static const char *json_skip_space(const char *p, const char *end)
-{
-	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-		p++;
-	return p;
-}
-
-static bool is_hex(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
 static bool is_digit(char c)
 {
 	return c >= '0' && c <= '9';
-}
-
-static int json_scan_string(const char **cursor, const char *end)
-{
-	const char *p = *cursor + 1;
-
-	while (p < end && *p != '"') {
-		if ((unsigned char)*p < 0x20)
-			return -EINVAL;
-		if (*p == '\\') {
-			if (++p == end)
-				return -EINVAL;
-			if (*p == 'u') {
-				if (end - p < 5 || !is_hex(p[1]) || !is_hex(p[2]) || !is_hex(p[3]) ||
-				    !is_hex(p[4]))
-					return -EINVAL;
-				p += 4;
-			} else if (!strchr("\"\\/bfnrt", *p) || *p == '\0') {
-				return -EINVAL;
-			}
-		}
-		p++;
-	}
-	if (p == end)
-		return -EINVAL;
-	*cursor = p + 1;
-	return 0;
-}
-
-static int json_scan_number(const char **cursor, const char *end)
-{
-	const char *p = *cursor;
-
-	if (p < end && *p == '-')
-		p++;
-	if (p == end || !is_digit(*p))
-		return -EINVAL;
-	if (*p == '0')
-		p++;
-	else
-		while (p < end && is_digit(*p))
-			p++;
-	if (p < end && *p == '.') {
-		if (++p == end || !is_digit(*p))
-			return -EINVAL;
-		while (p < end && is_digit(*p))
-			p++;
-	}
-	if (p < end && (*p == 'e' || *p == 'E')) {
-		p++;
-		if (p < end && (*p == '+' || *p == '-'))
-			p++;
-		if (p == end || !is_digit(*p))
-			return -EINVAL;
-		while (p < end && is_digit(*p))
-			p++;
-	}
-	*cursor = p;
-	return 0;
-}
-
-static int json_scan(const char **cursor, const char *end, int depth);
-
-/* Scan an object or array whose opening bracket is at *cursor. */
-static int json_scan_container(const char **cursor, const char *end, int depth)
-{
-	bool object = **cursor == '{';
-	char close = object ? '}' : ']';
-	const char *p = json_skip_space(*cursor + 1, end);
-
-	if (depth > MAX_JSON_DEPTH)
-		return -EINVAL;
-	if (p < end && *p == close) {
-		*cursor = p + 1;
-		return 0;
-	}
-	for (;;) {
-		if (object) {
-			if (p == end || *p != '"' || json_scan_string(&p, end) < 0)
-				return -EINVAL;
-			p = json_skip_space(p, end);
-			if (p == end || *p != ':')
-				return -EINVAL;
-			p = json_skip_space(p + 1, end);
-		}
-		if (json_scan(&p, end, depth + 1) < 0)
-			return -EINVAL;
-		p = json_skip_space(p, end);
-		if (p == end)
-			return -EINVAL;
-		if (*p == close) {
-			*cursor = p + 1;
-			return 0;
-		}
-		if (*p != ',')
-			return -EINVAL;
-		p = json_skip_space(p + 1, end);
-	}
-}
-
-/* Check the value at *cursor (no leading space) and move past it. */
-static int json_scan(const char **cursor, const char *end, int depth)
-{
-	const char *p = *cursor;
-	static const char *const literals[] = { "null", "true", "false" };
-
-	if (p == end)
-		return -EINVAL;
-	if (*p == '{' || *p == '[')
-		return json_scan_container(cursor, end, depth);
-	if (*p == '"')
-		return json_scan_string(cursor, end);
-	if (*p == '-' || is_digit(*p))
-		return json_scan_number(cursor, end);
-	for (size_t i = 0; i < 3; i++) {
-		size_t length = strlen(literals[i]);
-
-		if ((size_t)(end - p) >= length && memcmp(p, literals[i], length) == 0) {
-			*cursor = p + length;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-static int json_parse(const char *text, size_t size, struct json_value *root)
-{
-	const char *end = text + size;
-	const char *p = json_skip_space(text, end);
-
-	root->start = p;
-	if (json_scan(&p, end, 0) < 0)
-		return -EINVAL;
-	root->end = p;
-	return json_skip_space(p, end) == end ? 0 : -EINVAL;
-}
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	return (c | 0x20) - 'a' + 10;
-}
-
-static uint32_t read_hex4(const char *p)
-{
-	return (uint32_t)(hex_value(p[0]) << 12 | hex_value(p[1]) << 8 | hex_value(p[2]) << 4 |
-			  hex_value(p[3]));
-}
-
-static char *put_utf8(char *out, uint32_t code)
-{
-	if (code < 0x80) {
-		*out++ = (char)code;
-	} else if (code < 0x800) {
-		*out++ = (char)(0xc0 | code >> 6);
-		*out++ = (char)(0x80 | (code & 0x3f));
-	} else if (code < 0x10000) {
-		*out++ = (char)(0xe0 | code >> 12);
-		*out++ = (char)(0x80 | (code >> 6 & 0x3f));
-		*out++ = (char)(0x80 | (code & 0x3f));
-	} else {
-		*out++ = (char)(0xf0 | code >> 18);
-		*out++ = (char)(0x80 | (code >> 12 & 0x3f));
-		*out++ = (char)(0x80 | (code >> 6 & 0x3f));
-		*out++ = (char)(0x80 | (code & 0x3f));
-	}
-	return out;
-}
-
-/* Decode the \u escape whose 'u' is at *cursor, with a following low surrogate; returns the code point or -EINVAL. */
-static int64_t decode_unicode_escape(const char **cursor, const char *end)
-{
-	const char *p = *cursor;
-	uint32_t code = read_hex4(p + 1);
-
-	p += 4;
-	if (code >= 0xdc00 && code <= 0xdfff)
-		return -EINVAL;
-	if (code >= 0xd800 && code <= 0xdbff) {
-		uint32_t low;
-
-		if (end - p < 7 || p[1] != '\\' || p[2] != 'u')
-			return -EINVAL;
-		low = read_hex4(p + 3);
-		if (low < 0xdc00 || low > 0xdfff)
-			return -EINVAL;
-		code = 0x10000 + ((code - 0xd800) << 10) + (low - 0xdc00);
-		p += 6;
-	}
-	*cursor = p;
-	return code;
-}
-
-/* Decode a string value into a new NUL-terminated buffer, rejecting \u0000. */
-static int json_string(const struct json_value *value, char **out)
-{
-	const char *p = value->start + 1;
-	const char *end = value->end - 1;
-	char *text;
-	char *o;
-
-	if (*value->start != '"')
-		return -EINVAL;
-	/* Escapes never decode to more bytes than they take, so the input size is enough. */
-	text = malloc((size_t)(end - p) + 1);
-	o = text;
-	if (text == NULL)
-		return -ENOMEM;
-	for (; p < end; p++) {
-		if (*p != '\\') {
-			*o++ = *p;
-			continue;
-		}
-		p++;
-		switch (*p) {
-		case 'b': *o++ = '\b'; break;
-		case 'f': *o++ = '\f'; break;
-		case 'n': *o++ = '\n'; break;
-		case 'r': *o++ = '\r'; break;
-		case 't': *o++ = '\t'; break;
-		case 'u': {
-			int64_t code = decode_unicode_escape(&p, end);
-
-			if (code <= 0) {
-				free(text);
-				return -EINVAL;
-			}
-			o = put_utf8(o, (uint32_t)code);
-			break;
-		}
-		default: *o++ = *p; break;
-		}
-	}
-	*o = '\0';
-	*out = text;
-	return 0;
-}
-
-/* Step to the next element of an array or member of an object; `*cursor` starts as NULL. */
-static bool json_next(const struct json_value *container, const char **cursor,
-		      struct json_value *key, struct json_value *value)
-{
-	const char *end = container->end;
-	const char *p = *cursor == NULL ? container->start + 1 : *cursor;
-
-	p = json_skip_space(p, end);
-	if (*p == ',')
-		p = json_skip_space(p + 1, end);
-	if (*p == '}' || *p == ']')
-		return false;
-	if (*container->start == '{') {
-		key->start = p;
-		json_scan_string(&p, end);
-		key->end = p;
-		p = json_skip_space(p, end);
-		p = json_skip_space(p + 1, end);
-	}
-	value->start = p;
-	json_scan(&p, end, 0);
-	value->end = p;
-	*cursor = p;
-	return true;
-}
-
-/* Find `name` in an object; a null member counts as missing. Returns 0 or -ENOENT. */
-static int json_member(const struct json_value *object, const char *name, struct json_value *out)
-{
-	const char *cursor = NULL;
-	struct json_value key;
-	struct json_value value;
-
-	if (*object->start != '{')
-		return -ENOENT;
-	while (json_next(object, &cursor, &key, &value)) {
-		char *decoded;
-		bool match;
-
-		if (json_string(&key, &decoded) < 0)
-			continue;
-		match = strcmp(decoded, name) == 0;
-		free(decoded);
-		if (match) {
-			if (*value.start == 'n')
-				return -ENOENT;
-			*out = value;
-			return 0;
-		}
-	}
-	return -ENOENT;
 }
 
 static const char empty_array[] = "[]";
@@ -617,7 +196,7 @@ static int read_json(struct image_reader *reader, const char *name, char shape,
 
 	if (ret < 0)
 		return ret;
-	if (json_parse(buffer->data, buffer->size, root) < 0 || *root->start != shape) {
+	if (json__parse(buffer->data, buffer->size, root) < 0 || *root->start != shape) {
 		free(buffer->data);
 		buffer->data = NULL;
 		return sm_error__set(reader->err, EINVAL, "%s: %s is not a valid JSON %s",
@@ -630,11 +209,11 @@ static int get_string(struct image_reader *reader, const char *file, const struc
 		      const char *name, char **out)
 {
 	struct json_value value;
-	int ret = json_member(object, name, &value);
+	int ret = json__member(object, name, &value);
 
 	if (ret < 0)
 		return ret;
-	ret = json_string(&value, out);
+	ret = json__string(&value, out);
 	if (ret == -ENOMEM)
 		return sm_error__set(reader->err, ENOMEM, "%s: out of memory", reader->source);
 	if (ret < 0)
@@ -662,20 +241,20 @@ static int get_string_array(struct image_reader *reader, const char *file,
 	size_t count = 0;
 	char **strings;
 
-	if (json_member(object, name, &array) < 0)
+	if (json__member(object, name, &array) < 0)
 		array = (struct json_value){ empty_array, empty_array + 2 };
 	if (*array.start != '[')
 		return sm_error__set(reader->err, EINVAL, "%s: %s: \"%s\" is not an array",
 				     reader->source, file, name);
-	while (json_next(&array, &cursor, &key, &item))
+	while (json__next(&array, &cursor, &key, &item))
 		count++;
 	strings = calloc(count + 1, sizeof(*strings));
 	if (strings == NULL)
 		return sm_error__set(reader->err, ENOMEM, "%s: out of memory", reader->source);
 
 	cursor = NULL;
-	for (size_t i = 0; json_next(&array, &cursor, &key, &item); i++) {
-		if (json_string(&item, &strings[i]) < 0) {
+	for (size_t i = 0; json__next(&array, &cursor, &key, &item); i++) {
+		if (json__string(&item, &strings[i]) < 0) {
 			strings[i] = NULL;
 			free_strings(strings);
 			return sm_error__set(reader->err, EINVAL,
@@ -713,7 +292,7 @@ static bool size_matches(const struct json_value *descriptor, size_t size)
 	struct json_value value;
 	uint64_t declared = 0;
 
-	if (json_member(descriptor, "size", &value) < 0)
+	if (json__member(descriptor, "size", &value) < 0)
 		return true;
 	for (const char *p = value.start; p < value.end; p++) {
 		if (!is_digit(*p) || declared > (UINT64_MAX - 9) / 10)
@@ -752,7 +331,7 @@ static int read_blob(struct image_reader *reader, const char *file,
 		return sm_error__set(reader->err, EINVAL, "%s: %s: size differs from %s, which has %zu bytes",
 				     reader->source, file, path, blob->size);
 	}
-	sha256_hex(blob->data, blob->size, actual);
+	sha256__hex(blob->data, blob->size, actual);
 	if (strcmp(actual, expected) != 0) {
 		free(blob->data);
 		blob->data = NULL;
@@ -768,7 +347,7 @@ static bool string_member_is(const struct json_value *object, const char *name, 
 	char *text;
 	bool match;
 
-	if (json_member(object, name, &value) < 0 || json_string(&value, &text) < 0)
+	if (json__member(object, name, &value) < 0 || json__string(&value, &text) < 0)
 		return false;
 	match = strcmp(text, expected) == 0;
 	free(text);
@@ -783,14 +362,14 @@ static int choose_manifest(struct image_reader *reader, const char *file,
 	const char *cursor = NULL;
 	bool have_fallback = false;
 
-	if (json_member(index, "manifests", &manifests) < 0 || *manifests.start != '[')
+	if (json__member(index, "manifests", &manifests) < 0 || *manifests.start != '[')
 		return sm_error__set(reader->err, EINVAL, "%s: %s: \"manifests\" missing or not an array",
 				     reader->source, file);
-	while (json_next(&manifests, &cursor, &key, &descriptor)) {
+	while (json__next(&manifests, &cursor, &key, &descriptor)) {
 		if (*descriptor.start != '{')
 			return sm_error__set(reader->err, EINVAL, "%s: %s: invalid manifest descriptor",
 					     reader->source, file);
-		if (json_member(&descriptor, "platform", &platform) < 0) {
+		if (json__member(&descriptor, "platform", &platform) < 0) {
 			if (!have_fallback)
 				*chosen = descriptor;
 			have_fallback = true;
@@ -814,8 +393,8 @@ static bool is_index(const struct json_value *descriptor, const struct json_valu
 	       string_member_is(descriptor, "mediaType", MEDIA_TYPE_DOCKER_LIST) ||
 	       string_member_is(blob, "mediaType", MEDIA_TYPE_OCI_INDEX) ||
 	       string_member_is(blob, "mediaType", MEDIA_TYPE_DOCKER_LIST) ||
-	       (json_member(blob, "manifests", &(struct json_value){ 0 }) == 0 &&
-		json_member(blob, "layers", &(struct json_value){ 0 }) < 0);
+	       (json__member(blob, "manifests", &(struct json_value){ 0 }) == 0 &&
+		json__member(blob, "layers", &(struct json_value){ 0 }) < 0);
 }
 
 static int read_config(struct image_reader *reader, const char *file,
@@ -825,7 +404,7 @@ static int read_config(struct image_reader *reader, const char *file,
 	int ret;
 
 	/* An image without a "config" section runs with the defaults of the runtime. */
-	if (json_member(root, "config", &config) < 0)
+	if (json__member(root, "config", &config) < 0)
 		config = (struct json_value){ empty_object, empty_object + 2 };
 	if (*config.start != '{')
 		return sm_error__set(reader->err, EINVAL, "%s: %s: \"config\" is not an object",
@@ -856,17 +435,17 @@ static int read_oci_layer_names(struct image_reader *reader, const char *file,
 	const char *cursor = NULL;
 	size_t count = 0;
 
-	if (json_member(manifest, "layers", &layers) < 0 || *layers.start != '[')
+	if (json__member(manifest, "layers", &layers) < 0 || *layers.start != '[')
 		return sm_error__set(reader->err, EINVAL, "%s: %s: \"layers\" missing or not an array",
 				     reader->source, file);
-	while (json_next(&layers, &cursor, &key, &descriptor))
+	while (json__next(&layers, &cursor, &key, &descriptor))
 		count++;
 	image->layers = calloc(count + 1, sizeof(*image->layers));
 	if (image->layers == NULL)
 		return sm_error__set(reader->err, ENOMEM, "%s: out of memory", reader->source);
 
 	cursor = NULL;
-	while (json_next(&layers, &cursor, &key, &descriptor)) {
+	while (json__next(&layers, &cursor, &key, &descriptor)) {
 		char *digest = NULL;
 		char path[80];
 		char hex[65];
@@ -918,9 +497,9 @@ static int read_oci(struct image_reader *reader, struct oci_image *image)
 	if (ret < 0)
 		goto out;
 
-	sha256_hex(files[used - 1].data, files[used - 1].size, image->manifest_digest);
+	sha256__hex(files[used - 1].data, files[used - 1].size, image->manifest_digest);
 	ret = read_oci_layer_names(reader, "manifest", &root, image);
-	if (ret == 0 && json_member(&root, "config", &config) < 0)
+	if (ret == 0 && json__member(&root, "config", &config) < 0)
 		ret = sm_error__set(reader->err, EINVAL, "%s: manifest: \"config\" missing",
 				    reader->source);
 	if (ret == 0)
@@ -945,9 +524,9 @@ static int read_docker(struct image_reader *reader, struct oci_image *image)
 	ret = read_json(reader, "manifest.json", '[', &manifest, &root);
 	if (ret < 0)
 		return ret;
-	sha256_hex(manifest.data, manifest.size, image->manifest_digest);
+	sha256__hex(manifest.data, manifest.size, image->manifest_digest);
 	/* NOTE: only the first image of a multi-image docker-archive is read. */
-	if (!json_next(&root, &cursor, &key, &entry) || *entry.start != '{') {
+	if (!json__next(&root, &cursor, &key, &entry) || *entry.start != '{') {
 		ret = sm_error__set(reader->err, EINVAL, "%s: manifest.json lists no image",
 				    reader->source);
 		goto out;
@@ -1006,13 +585,13 @@ static int check_layer_digest(struct image_reader *reader, const char *blob, con
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return sm_error__set(reader->err, errno, "%s: cannot open: %s", path, strerror(errno));
-	sha256_init(&ctx);
+	sha256__init(&ctx);
 	while ((got = read(fd, buffer, sizeof(buffer))) > 0)
-		sha256_update(&ctx, buffer, (size_t)got);
+		sha256__update(&ctx, buffer, (size_t)got);
 	close(fd);
 	if (got < 0)
 		return sm_error__set(reader->err, EIO, "%s: read failed", path);
-	sha256_final(&ctx, actual);
+	sha256__final(&ctx, actual);
 	if (strcmp(actual, blob + strlen(prefix)) != 0)
 		return sm_error__set(reader->err, EINVAL, "%s: layer %s: digest mismatch, content is sha256:%s",
 				     reader->source, blob, actual);
