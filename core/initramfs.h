@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The initramfs the core packs for each boot (newc cpio): the guest init as
- * /init, /dev/console, the files a config names, and /smcore/run, which tells
- * the init what to run as NUL-terminated KEY, VALUE pairs: "argv" (repeated,
+ * /init, /dev/console, the files a config names, and /smcore/run, which gives
+ * the init the command to run as NUL-terminated KEY, VALUE pairs: "argv" (repeated,
  * in order), "env" (repeated, NAME=VALUE) and "cwd" (at most once).
  */
 #ifndef SMCORE_INITRAMFS_H

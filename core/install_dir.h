@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Paths relative to the directory that holds libsmcore (or the program linking the core). */
+/* Paths relative to the directory that contains libsmcore (or the program linking the core). */
 #ifndef SMCORE_INSTALL_DIR_H
 #define SMCORE_INSTALL_DIR_H
 

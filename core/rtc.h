@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A read-only MC146818 CMOS clock at ports 0x70/0x71 that reports the host's
- * UTC time in BCD, so the guest starts with the right wall-clock time and never
- * waits on the update-in-progress flag.
+ * UTC time in BCD, so the guest starts with the right wall-clock time. Status
+ * register A never shows an update in progress, so reads never have to wait.
  */
 #ifndef SMCORE_RTC_H
 #define SMCORE_RTC_H

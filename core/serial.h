@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * A 16550A UART as Linux's 8250 driver sees it: transmit only, with the
+ * A 16550A UART as far as Linux's 8250 driver uses it: transmit only, with the
  * transmit-holding-register-empty interrupt, FIFO and loopback detection.
  * Received data is not supported yet: the receive buffer is always empty.
  */

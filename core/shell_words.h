@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-/* Why a value could not be split. */
+/* The reason a value could not be split, and where. */
 struct shell_words_error {
 	size_t column;       /* 1-based position in the value of the offending character */
 	const char *problem; /* such as "unterminated single quote" */
