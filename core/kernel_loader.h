@@ -38,8 +38,8 @@ struct kernel_image {
 int kernel_loader__load(struct guest_memory *mem, const char *path, const uint8_t *data,
 			size_t size, struct kernel_image *image, struct sm_error *err);
 /*
- * Load like kernel_loader__load(), where `data` holds the contents of the open
- * file `fd`: page-aligned ELF segments are mapped copy-on-write from `fd` over
+ * Load like kernel_loader__load(), where `data` contains the bytes of the open
+ * file `fd`. Page-aligned ELF segments are mapped copy-on-write from `fd` over
  * guest RAM instead of copied. Returns as kernel_loader__load().
  */
 int kernel_loader__load_file(struct guest_memory *mem, const char *path, int fd,

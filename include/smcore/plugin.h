@@ -4,9 +4,10 @@
  *
  * A plugin is a shared object that exports one `const struct
  * smcore_plugin_descriptor` named `smcore_plugin_descriptor`. The loader reads
- * the descriptor without calling plugin code, checks the ABI major and every
- * struct size, and copies the kind's vtable into a zeroed struct of the core's
- * own size, so callbacks that an older plugin does not have read as NULL.
+ * the descriptor without calling any plugin function (dlopen() still runs the
+ * object's constructors) and checks the ABI major and every struct size. It
+ * copies the kind's vtable into a zeroed struct of the core's own size, so
+ * callbacks that an older plugin does not have read as NULL.
  *
  * Every callback returns 0 or a negative errno. A plugin never exits the
  * process: it reports the reason through `host->error()` and returns.
@@ -172,7 +173,7 @@ enum smcore_exit_reason {
 	SMCORE_EXIT_RESET,          /* the guest asked for a reset */
 	SMCORE_EXIT_POWEROFF,       /* the guest asked to power off */
 	SMCORE_EXIT_INTERRUPTED,    /* kick_vcpu() or a signal stopped the run */
-	SMCORE_EXIT_INTERNAL_ERROR, /* the accelerator failed; exit.error.message says why */
+	SMCORE_EXIT_INTERNAL_ERROR, /* the accelerator failed; exit.error.message gives the reason */
 };
 
 struct smcore_exit {
