@@ -72,7 +72,7 @@ static const char *missing_callback(const struct sm_plugin *plugin)
 	};
 	struct required_callback device_required[] = {
 		REQUIRE(device, realize), REQUIRE(device, queue_notify), REQUIRE(device, reset),
-		REQUIRE(device, save), REQUIRE(device, restore), REQUIRE(device, destroy),
+		REQUIRE(device, destroy),
 	};
 	struct required_callback codec_required[] = {
 		REQUIRE(codec, encode), REQUIRE(codec, decode),

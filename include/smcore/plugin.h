@@ -24,7 +24,7 @@ extern "C" {
 #endif
 
 #define SMCORE_ABI_MAJOR 1
-#define SMCORE_ABI_MINOR 0
+#define SMCORE_ABI_MINOR 1
 
 #define SMCORE_PLUGIN_DESCRIPTOR_SYMBOL "smcore_plugin_descriptor"
 
@@ -121,6 +121,32 @@ struct smcore_host {
 	/* Report an invalid value of `key` as "FILE:LINE: section.key: message"; returns -EINVAL. */
 	int (*config_error)(struct smcore_ctx *ctx, const char *key, const char *fmt, ...)
 		__attribute__((format(printf, 3, 4)));
+
+	/* ---- Since ABI 1.1: for device plugins, on their own device ---- */
+
+	/*
+	 * Value of `key` as a host path: a relative value is resolved against the
+	 * directory of the config file that set it. NULL when not set. The string
+	 * lives as long as the device.
+	 */
+	const char *(*config_path)(struct smcore_ctx *ctx, const char *key);
+	/*
+	 * Take the next descriptor chain the driver made available on `queue`.
+	 * Returns 1 with `chain` and iov[0..chain->count) filled (readable buffers
+	 * first, each one wholly inside guest RAM), 0 when the queue is empty, or
+	 * -EINVAL when the queue is not ready or is broken. A chain of more than
+	 * `max_iov` buffers breaks the queue. Any thread may call it.
+	 */
+	int (*queue_pop)(struct smcore_ctx *ctx, uint16_t queue, struct smcore_chain *chain,
+			 struct smcore_iovec *iov, uint32_t max_iov);
+	/*
+	 * Give chain `head` of `queue` back to the driver with `written` bytes
+	 * stored in its writable buffers, and interrupt the guest if it asked for
+	 * that. Returns 0 or -EINVAL.
+	 */
+	int (*queue_push)(struct smcore_ctx *ctx, uint16_t queue, uint16_t head, uint32_t written);
+	/* Tell the driver that the device's config space changed. */
+	void (*config_changed)(struct smcore_ctx *ctx);
 };
 
 /* ---- Accelerator ------------------------------------------------------ */
@@ -278,12 +304,27 @@ struct smcore_device_info {
 	uint32_t config_size;      /* bytes of device config space */
 };
 
+/*
+ * A virtio device behind a virtio-mmio transport that the core owns. The core
+ * parses the rings; the device sees only chains that host->queue_pop checked.
+ */
 struct smcore_device_ops {
+	/*
+	 * Read the device's keys with host->config_get and host->config_path,
+	 * report a bad one with host->config_error, and fill `info`. Called once,
+	 * before the guest starts.
+	 */
 	int (*realize)(const struct smcore_host *host, struct smcore_ctx *ctx,
 		       struct smcore_device **dev, struct smcore_device_info *info);
-	/* The guest notified `queue`; pop chains with host->... (virtio services). */
+	/*
+	 * The guest notified `queue`. This runs on a vCPU or event-loop thread,
+	 * so a device that does slow work hands it to a thread of its own and
+	 * returns.
+	 */
 	int (*queue_notify)(struct smcore_device *dev, uint16_t queue);
+	/* The driver reset the device: forget queue state and stop using its chains. */
 	int (*reset)(struct smcore_device *dev);
+	/* Optional: the device state as an opaque, versioned blob; needed to snapshot the VM. */
 	int (*save)(struct smcore_device *dev, void **blob, size_t *blob_size);
 	int (*restore)(struct smcore_device *dev, const void *blob, size_t blob_size);
 	/* Optional: config space access at `offset` (checked against config_size). */

@@ -2,11 +2,14 @@
 # SPDX-License-Identifier: Apache-2.0
 # Checks that boot the bundled Linux kernel; run on a KVM that passes hv-kvm's probe.
 set -euo pipefail
-# Every run gets a deadline, so a guest that hangs fails its check instead of the suite.
+# Every run gets a guest deadline, so a guest that hangs fails its check
+# instead of the suite, and a process deadline above it, after which
+# run_capture shows where smcore waits. -v logs the steps of each run.
 smcore_binary=$1
 smcore() {
-	"$smcore_binary" --set run.timeout=120 "$@"
+	"$smcore_binary" -v --set run.timeout=120 "$@"
 }
+RUN_DEADLINE=200
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 source "$here/lib.sh"
