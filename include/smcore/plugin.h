@@ -68,6 +68,21 @@ struct smcore_plugin_descriptor {
 
 /* ---- Host services ---------------------------------------------------- */
 
+/* One buffer of a descriptor chain that the core has already checked against guest RAM. */
+struct smcore_iovec {
+	void *base;
+	uint32_t len;
+	uint32_t device_writable;
+};
+
+/* A descriptor chain popped from a virtqueue; return it with `used` bytes written. */
+struct smcore_chain {
+	uint16_t queue;
+	uint16_t head;
+	uint32_t count;
+	struct smcore_iovec *iov;
+};
+
 enum smcore_log_level {
 	SMCORE_LOG_ERROR = 0,
 	SMCORE_LOG_WARNING = 1,
@@ -280,21 +295,6 @@ struct smcore_accel_ops {
 /* ---- Device ----------------------------------------------------------- */
 
 struct smcore_device; /* device-private */
-
-/* One buffer of a descriptor chain that the core has already checked against guest RAM. */
-struct smcore_iovec {
-	void *base;
-	uint32_t len;
-	uint32_t device_writable;
-};
-
-/* A descriptor chain popped from a virtqueue; return it with `used` bytes written. */
-struct smcore_chain {
-	uint16_t queue;
-	uint16_t head;
-	uint32_t count;
-	struct smcore_iovec *iov;
-};
 
 struct smcore_device_info {
 	uint32_t virtio_id;        /* virtio device id, such as 2 for block */
