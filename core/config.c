@@ -91,6 +91,7 @@ static int apply_argv(struct loader *loader, const struct entry *entry);
 static int apply_env(struct loader *loader, const struct entry *entry);
 static int apply_cwd(struct loader *loader, const struct entry *entry);
 static int apply_timeout(struct loader *loader, const struct entry *entry);
+static int apply_rootfs_image(struct loader *loader, const struct entry *entry);
 
 static const struct key_spec key_specs[CONFIG_KEY_COUNT] = {
 	[CONFIG_MACHINE_ACCELERATOR] = { "machine", "accelerator", false, false, apply_accelerator },
@@ -107,10 +108,11 @@ static const struct key_spec key_specs[CONFIG_KEY_COUNT] = {
 	[CONFIG_RUN_ENV] = { "run", "env", true, true, apply_env },
 	[CONFIG_RUN_CWD] = { "run", "cwd", false, false, apply_cwd },
 	[CONFIG_RUN_TIMEOUT] = { "run", "timeout", false, false, apply_timeout },
+	[CONFIG_ROOTFS_IMAGE] = { "rootfs", "image", false, false, apply_rootfs_image },
 };
 
-static const char *const core_sections[] = { "machine", "kernel", "initramfs", "run" };
-static const char known_sections[] = "machine, kernel, initramfs, run, device.NAME";
+static const char *const core_sections[] = { "machine", "kernel", "initramfs", "run", "rootfs" };
+static const char known_sections[] = "machine, kernel, initramfs, run, rootfs, device.NAME";
 static const char device_prefix[] = "device.";
 
 static const char *const key_names[CONFIG_KEY_COUNT] = {
@@ -128,6 +130,7 @@ static const char *const key_names[CONFIG_KEY_COUNT] = {
 	[CONFIG_RUN_ENV] = "run.env",
 	[CONFIG_RUN_CWD] = "run.cwd",
 	[CONFIG_RUN_TIMEOUT] = "run.timeout",
+	[CONFIG_ROOTFS_IMAGE] = "rootfs.image",
 };
 
 const char *config__key_name(enum config_key key)
@@ -577,6 +580,24 @@ static int apply_input_file(struct loader *loader, const struct entry *entry)
 	if (ret || !*slot)
 		return ret;
 	return check_input_file(loader, entry, *slot);
+}
+
+/* An OCI image layout directory or an image tarball; the import checks its contents. */
+static int apply_rootfs_image(struct loader *loader, const struct entry *entry)
+{
+	char **slot = &loader->config->rootfs_image;
+	struct stat st;
+	int ret;
+
+	ret = resolve_optional_path(loader, entry, slot);
+	if (ret || !*slot)
+		return ret;
+	if (stat(*slot, &st) != 0)
+		return report_entry(loader, entry, errno, "%s: %s", *slot, strerror(errno));
+	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+		return report_entry(loader, entry, EINVAL,
+				    "%s: neither an image directory nor an image tarball", *slot);
+	return 0;
 }
 
 static int apply_cmdline(struct loader *loader, const struct entry *entry)
@@ -1399,6 +1420,7 @@ void config__free(struct machine_config *config)
 	free_strings(config->argv, config->argc);
 	free_strings(config->env, config->env_count);
 	free(config->cwd);
+	free(config->rootfs_image);
 	for (size_t i = 0; i < config->device_count; i++) {
 		struct config_section *device = &config->devices[i];
 

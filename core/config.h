@@ -33,6 +33,7 @@ enum config_key {
 	CONFIG_RUN_ENV,
 	CONFIG_RUN_CWD,
 	CONFIG_RUN_TIMEOUT,
+	CONFIG_ROOTFS_IMAGE,
 	CONFIG_KEY_COUNT
 };
 
@@ -82,6 +83,8 @@ struct machine_config {
 	size_t env_count;
 	char *cwd;              /* absolute guest path or NULL */
 	int timeout_seconds;    /* 0 means no timeout */
+	/* [rootfs] */
+	char *rootfs_image;     /* absolute path of an OCI image to run, or NULL */
 	/* [device.NAME] */
 	struct config_section *devices;
 	size_t device_count;

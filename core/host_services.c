@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "device.h"
 #include "log.h"
 #include "vm.h"
 
@@ -122,4 +123,8 @@ const struct smcore_host vm_host_services = {
 	.timer_add = host_timer_add,
 	.config_get = host_config_get,
 	.config_error = host_config_error,
+	.config_path = device__config_path,
+	.queue_pop = device__queue_pop,
+	.queue_push = device__queue_push,
+	.config_changed = device__config_changed,
 };

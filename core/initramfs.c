@@ -47,18 +47,23 @@ static int append_pair(struct buffer *buf, const char *key, const char *value)
 	return ret ? ret : buffer_append(buf, value, strlen(value) + 1);
 }
 
-int initramfs__encode_run(char *const *argv, char *const *env, const char *cwd,
-			  uint8_t **data, size_t *size)
+int initramfs__encode_run(const struct initramfs_run *run, uint8_t **data, size_t *size)
 {
 	struct buffer buf = { 0 };
 	int ret = 0;
 
-	for (size_t i = 0; argv && argv[i] && !ret; i++)
-		ret = append_pair(&buf, "argv", argv[i]);
-	for (size_t i = 0; env && env[i] && !ret; i++)
-		ret = append_pair(&buf, "env", env[i]);
-	if (cwd && !ret)
-		ret = append_pair(&buf, "cwd", cwd);
+	for (size_t i = 0; run->argv && run->argv[i] && !ret; i++)
+		ret = append_pair(&buf, "argv", run->argv[i]);
+	for (size_t i = 0; run->env && run->env[i] && !ret; i++)
+		ret = append_pair(&buf, "env", run->env[i]);
+	if (run->cwd && !ret)
+		ret = append_pair(&buf, "cwd", run->cwd);
+	if (run->root && !ret)
+		ret = append_pair(&buf, "root", run->root);
+	if (run->root && run->root_type && !ret)
+		ret = append_pair(&buf, "root_type", run->root_type);
+	if (run->user && run->user[0] && !ret)
+		ret = append_pair(&buf, "user", run->user);
 	if (ret) {
 		free(buf.data);
 		return ret;
@@ -205,7 +210,7 @@ static int pack(struct packer *packer, const struct initramfs_spec *spec)
 	if (ret)
 		return ret;
 
-	if (initramfs__encode_run(spec->argv, spec->env, spec->cwd, &run, &run_size))
+	if (initramfs__encode_run(&spec->run, &run, &run_size))
 		return sm_error__set(packer->err, ENOMEM, "initramfs: out of memory");
 	ret = add_parents(packer, INITRAMFS_RUN_PATH);
 	if (!ret)

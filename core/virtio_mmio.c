@@ -406,6 +406,11 @@ uint64_t virtio_mmio__base(const struct virtio_mmio *transport)
 	return transport->base;
 }
 
+uint32_t virtio_mmio__irq(const struct virtio_mmio *transport)
+{
+	return transport->irq;
+}
+
 uint32_t virtio_mmio__status(struct virtio_mmio *transport)
 {
 	uint32_t status;

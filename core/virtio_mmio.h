@@ -92,6 +92,7 @@ void virtio_mmio__destroy(struct virtio_mmio *transport);
 extern const struct io_device_ops virtio_mmio__io_ops;
 
 uint64_t virtio_mmio__base(const struct virtio_mmio *transport);
+uint32_t virtio_mmio__irq(const struct virtio_mmio *transport);
 uint32_t virtio_mmio__status(struct virtio_mmio *transport);
 /* Features the driver accepted, final once Status has FEATURES_OK. */
 uint64_t virtio_mmio__driver_features(struct virtio_mmio *transport);

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "device.h"
 #include "log.h"
 
 #define STATUS_PREFIX "smcore-exit: "
@@ -331,6 +332,12 @@ void vm__destroy(struct sm_vm *vm)
 		vm->vcpus = NULL;
 	}
 	event_loop__stop(&vm->events);
+	/* Device threads may still raise interrupts, so they stop before the accelerator goes. */
+	for (size_t i = 0; i < vm->device_count; i++)
+		device__destroy(vm->devices[i]);
+	free(vm->devices);
+	vm->devices = NULL;
+	vm->device_count = 0;
 	if (vm->handle)
 		vm->accel->destroy(vm->handle);
 	vm->handle = NULL;

@@ -36,6 +36,7 @@ enum vm_guest_status {
 };
 
 struct sm_vm;
+struct sm_device;
 struct config_section;
 
 /* Host-services context handed to one plugin instance. */
@@ -45,6 +46,8 @@ struct smcore_ctx {
 	struct sm_error *err;                  /* where host->error() records the reason */
 	const struct config_section *section;  /* the plugin's config section, or NULL */
 	const char *config_path;               /* for FILE:LINE messages */
+	const char *config_dir;                /* base of relative paths in the section */
+	struct sm_device *device;              /* the device instance, for device plugins */
 };
 
 struct sm_vcpu {
@@ -75,6 +78,8 @@ struct sm_vm {
 	struct rtc rtc;
 	struct event_loop events;
 	int console_fd;
+	struct sm_device **devices; /* device plugins, in config order */
+	size_t device_count;
 
 	pthread_mutex_t lock;
 	pthread_cond_t stopped;

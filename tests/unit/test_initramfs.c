@@ -74,16 +74,26 @@ static void run_file_encoding(void **state)
 	char *env[] = { "A=1", NULL };
 	static const char expected[] =
 		"argv\0/bin/sh\0argv\0-c\0argv\0echo 'a b'\0argv\0\0env\0A=1\0cwd\0/work\0";
+	static const char expected_root[] =
+		"argv\0/bin/sh\0argv\0-c\0argv\0echo 'a b'\0argv\0\0root\0/dev/vda\0root_type\0squashfs\0user\0app:1000\0";
 	uint8_t *data;
 	size_t size;
 
-	assert_int_equal(initramfs__encode_run(argv, env, "/work", &data, &size), 0);
+	assert_int_equal(initramfs__encode_run(&(struct initramfs_run){ .argv = argv, .env = env, .cwd = "/work" },
+					       &data, &size), 0);
 	assert_int_equal(size, sizeof(expected) - 1);
 	assert_memory_equal(data, expected, size);
 	free(data);
 
-	assert_int_equal(initramfs__encode_run(argv, NULL, NULL, &data, &size), 0);
+	assert_int_equal(initramfs__encode_run(&(struct initramfs_run){ .argv = argv }, &data, &size), 0);
 	assert_int_equal(size, 43); /* four argv pairs, the last one empty */
+	free(data);
+
+	/* An empty user means root and is left out. */
+	assert_int_equal(initramfs__encode_run(&(struct initramfs_run){ .argv = argv, .root = "/dev/vda",
+					       .root_type = "squashfs", .user = "app:1000" }, &data, &size), 0);
+	assert_int_equal(size, sizeof(expected_root) - 1);
+	assert_memory_equal(data, expected_root, size);
 	free(data);
 }
 
@@ -106,7 +116,7 @@ static void archive_has_init_console_and_files(void **state)
 	write_file(init, "INIT", 0700);
 	write_file(tool, "TOOL", 0750);
 	files[0] = (struct initramfs_file){ tool, "/usr/bin/tool" };
-	spec = (struct initramfs_spec){ .init_path = init, .files = files, .file_count = 1, .argv = argv };
+	spec = (struct initramfs_spec){ .init_path = init, .files = files, .file_count = 1, .run.argv = argv };
 
 	assert_int_equal(initramfs__build(&spec, &data, &size, &err), 0);
 	assert_int_equal(size % 4, 0);
@@ -143,7 +153,7 @@ static void missing_file_named_in_error(void **state)
 	struct initramfs_file files[] = { { "/nonexistent/smcore-file", "/bin/x" } };
 	char *argv[] = { "/bin/x", NULL };
 	struct initramfs_spec spec = {
-		.init_path = "/bin/sh", .files = files, .file_count = 1, .argv = argv,
+		.init_path = "/bin/sh", .files = files, .file_count = 1, .run.argv = argv,
 	};
 	struct sm_error err = { 0 };
 	uint8_t *data = NULL;
@@ -160,7 +170,7 @@ static void directory_rejected_as_file(void **state)
 	struct initramfs_file files[] = { { "/tmp", "/x" } };
 	char *argv[] = { "/x", NULL };
 	struct initramfs_spec spec = {
-		.init_path = "/bin/sh", .files = files, .file_count = 1, .argv = argv,
+		.init_path = "/bin/sh", .files = files, .file_count = 1, .run.argv = argv,
 	};
 	struct sm_error err = { 0 };
 	uint8_t *data = NULL;
