@@ -11,6 +11,8 @@
 
 #include <smcore/smcore.h>
 
+#include "image_import.h"
+
 #define EXIT_FAILURE_RUNTIME 1
 #define EXIT_USAGE 2
 #define EXIT_TIMEOUT 124
@@ -20,6 +22,7 @@ static const char usage_text[] =
 	"       smcore plugins [--plugin-path DIRS]\n"
 	"       smcore probe [--config FILE]\n"
 	"       smcore initramfs --config FILE --output FILE [--set ...] [-- COMMAND [ARG]...]\n"
+	"       smcore image import SRC [--output FILE]\n"
 	"\n"
 	"Boot the machine described by the INI config FILE and run its [run] command,\n"
 	"or COMMAND, in the guest. smcore exits with the command's exit status\n"
@@ -31,7 +34,8 @@ static const char usage_text[] =
 	"  -c, --config FILE        machine config (INI); see docs/config.md\n"
 	"  -s, --set S.KEY=VALUE    override a config key, applied after the file (repeatable)\n"
 	"  -p, --plugin-path DIRS   colon-separated plugin directories, searched first (repeatable)\n"
-	"  -o, --output FILE        where `smcore initramfs` writes the archive\n"
+	"  -o, --output FILE        where `smcore initramfs` writes the archive, or\n"
+	"                           `smcore image import` the squashfs image\n"
 	"  -v, --verbose            more log output (repeat for debug)\n"
 	"  -q, --quiet              log errors only\n"
 	"  -h, --help               show this help\n"
@@ -41,16 +45,21 @@ static const char usage_text[] =
 	"  plugins                  list the plugins found, with kind, name, version and ABI\n"
 	"  probe                    check that the accelerator can run Linux guests on this host\n"
 	"  initramfs                write the initramfs the config boots with, and print its\n"
-	"                           kernel command line (for booting it with another VMM)\n";
+	"                           kernel command line (for booting it with another VMM)\n"
+	"  image import SRC         turn the OCI layout directory, oci-archive or\n"
+	"                           docker-archive SRC into a squashfs root image, in\n"
+	"                           FILE or in the image cache; prints its digest and path\n";
 
 struct cli {
-	const char *command;          /* NULL or "run", "plugins", "probe" or "initramfs" */
+	const char *command;          /* NULL or "run", "plugins", "probe", "initramfs" or "image" */
 	struct smcore_options options;
 	char **overrides;
 	size_t override_count;
 	char **plugin_path;
 	size_t plugin_path_count;
-	const char *output;           /* initramfs --output FILE */
+	const char *output;           /* initramfs or image import --output FILE */
+	const char *image_action;     /* the word after "image": only "import" exists */
+	const char *image_source;     /* image import SRC */
 	int log_level;
 };
 
@@ -68,7 +77,7 @@ static int append(char ***list, size_t *count, char *value)
 static int is_subcommand(const char *word)
 {
 	return strcmp(word, "run") == 0 || strcmp(word, "plugins") == 0 || strcmp(word, "probe") == 0 ||
-	       strcmp(word, "initramfs") == 0;
+	       strcmp(word, "initramfs") == 0 || strcmp(word, "image") == 0;
 }
 
 /* Returns -1 to go on, or the exit status for --help, --version or a usage error. */
@@ -97,6 +106,13 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 				break;
 			if (!cli->command && is_subcommand(argv[optind])) {
 				cli->command = argv[optind++];
+				continue;
+			}
+			if (cli->command && strcmp(cli->command, "image") == 0 && !cli->image_source) {
+				if (!cli->image_action)
+					cli->image_action = argv[optind++];
+				else
+					cli->image_source = argv[optind++];
 				continue;
 			}
 			fprintf(stderr, "smcore: unexpected argument '%s'; put the guest command after '--'\n",
@@ -242,6 +258,48 @@ static int write_initramfs(struct cli *cli)
 	return status;
 }
 
+static int import_image(struct cli *cli)
+{
+	struct image_root root = { 0 };
+	struct sm_error error = { 0 };
+	char *cache_dir = NULL;
+	const char *path = cli->output;
+	int ret;
+
+	if (cli->image_action && strcmp(cli->image_action, "import") != 0) {
+		fprintf(stderr, "smcore: unknown image command '%s'; use 'smcore image import SRC'\n",
+			cli->image_action);
+		return EXIT_USAGE;
+	}
+	if (!cli->image_action || !cli->image_source || cli->options.argc > 0 || (cli->output && !cli->output[0])) {
+		fputs("smcore: usage: smcore image import SRC [--output FILE]\n", stderr);
+		return EXIT_USAGE;
+	}
+
+	if (cli->output) {
+		ret = image_import__to_file(cli->image_source, cli->output, &root.config, &error);
+	} else {
+		cache_dir = image_import__default_cache_dir();
+		if (!cache_dir) {
+			fputs("smcore: no image cache directory: set SMCORE_CACHE_DIR or HOME, or pass --output FILE\n",
+			      stderr);
+			return EXIT_FAILURE_RUNTIME;
+		}
+		ret = image_import__cached(cli->image_source, cache_dir, &root, &error);
+		path = root.path;
+	}
+	if (ret < 0) {
+		fprintf(stderr, "smcore: %s\n", error.message);
+	} else if (cli->output || root.imported) {
+		printf("imported sha256:%s to %s\n", root.config.manifest_digest, path);
+	} else {
+		printf("cached sha256:%s at %s\n", root.config.manifest_digest, path);
+	}
+	image_root__release(&root);
+	free(cache_dir);
+	return ret < 0 ? EXIT_FAILURE_RUNTIME : 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli = { 0 };
@@ -267,6 +325,8 @@ int main(int argc, char **argv)
 		}
 	} else if (cli.command && strcmp(cli.command, "initramfs") == 0) {
 		status = write_initramfs(&cli);
+	} else if (cli.command && strcmp(cli.command, "image") == 0) {
+		status = import_image(&cli);
 	} else {
 		status = run_machine(&cli);
 	}

@@ -853,6 +853,35 @@ int oci_image__open(const char *source, const char *work_dir, struct oci_image *
 	return ret;
 }
 
+int oci_image__open_config(const char *source, struct oci_image *image, struct sm_error *err)
+{
+	struct image_reader reader = { .source = source, .err = err };
+	int ret;
+
+	memset(image, 0, sizeof(*image));
+	ret = oci_image__detect(source, &reader.format, err);
+	if (ret < 0)
+		return ret;
+	image->format = reader.format;
+
+	if (reader.format == OCI_IMAGE_DOCKER_ARCHIVE)
+		ret = read_docker(&reader, image);
+	else
+		ret = read_oci(&reader, image);
+	if (ret < 0) {
+		oci_image__release(image);
+		return ret;
+	}
+	free_strings(image->layers);
+	image->layer_count = 0;
+	image->layers = calloc(1, sizeof(*image->layers));
+	if (image->layers == NULL) {
+		oci_image__release(image);
+		return sm_error__set(err, ENOMEM, "%s: out of memory", source);
+	}
+	return 0;
+}
+
 void oci_image__release(struct oci_image *image)
 {
 	free_strings(image->entrypoint);

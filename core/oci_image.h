@@ -54,6 +54,16 @@ int oci_image__detect(const char *source, enum oci_image_format *format, struct 
 int oci_image__open(const char *source, const char *work_dir, struct oci_image *image,
 		    struct sm_error *err);
 
+/*
+ * Read only the index, manifest and config of the image at `source` into
+ * `image`, as oci_image__open does, without extracting or hashing any layer:
+ * a tarball is streamed and its layer blobs skipped. `image->layers` is an
+ * empty vector. This is enough to find the manifest digest, the cache key.
+ * Returns 0, or negative errno with a message naming the file; on error
+ * `image` holds nothing to release.
+ */
+int oci_image__open_config(const char *source, struct oci_image *image, struct sm_error *err);
+
 /* Free everything `image` owns and zero it. */
 void oci_image__release(struct oci_image *image);
 
