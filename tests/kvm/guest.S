@@ -127,6 +127,21 @@ GLOBAL(guest_cpuid)
 	mov %edx, %eax
 	out %eax, $0x32
 	hlt
+/*
+ * Runs a script of 32-bit MMIO writes at RBX: pairs of quadwords (address,
+ * value), ended by address 0. Then writes 1 to port 0x33 and halts.
+ */
+GLOBAL(guest_mmio_script)
+1:	mov (%rbx), %rdi
+	test %rdi, %rdi
+	jz 2f
+	mov 8(%rbx), %eax
+	movl %eax, (%rdi)
+	add $16, %rbx
+	jmp 1b
+2:	mov $1, %eax
+	out %eax, $0x33
+	hlt
 GLOBAL(guest_user_end)
 
 	.section .note.GNU-stack, "", @progbits

@@ -14,7 +14,7 @@
 /* Guest code from guest.S; pass these to testvm__start(). */
 extern const uint8_t guest_out_sizes[], guest_in_echo[], guest_mmio[], guest_halt[];
 extern const uint8_t guest_fault[], guest_out_loop[], guest_spin[], guest_count[];
-extern const uint8_t guest_cpuid[];
+extern const uint8_t guest_cpuid[], guest_mmio_script[];
 
 /* The accelerator ops of the loaded plugin, and the host services the tests hand it. */
 extern struct smcore_accel_ops testvm_ops;
