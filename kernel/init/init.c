@@ -6,14 +6,24 @@
  * /smcore/run, reaps every orphan until the workload exits, reports the result
  * on the status serial port and reboots, which ends the run.
  *
- * /smcore/run is a sequence of NUL-terminated strings in KEY, VALUE pairs.
- * KEY is "argv" (repeated, in order, at least once), "env" (repeated,
- * "NAME=VALUE", overriding the defaults) or "cwd" (at most once).
+ * /smcore/run is a sequence of NUL-terminated strings in KEY, VALUE pairs:
+ *   argv       repeated, in order, at least once
+ *   env        repeated, "NAME=VALUE", overriding the defaults
+ *   cwd        at most once, default "/"
+ *   root       at most once: the block device of a read-only root image, such
+ *              as /dev/vda. Init mounts it under a tmpfs-backed overlay and
+ *              makes that the root before it starts the workload.
+ *   root_type  the file system of root, "squashfs" or "ext4"; required with
+ *              root and invalid without it
+ *   user       at most once: an OCI User string, "USER" or "USER:GROUP", each
+ *              a name or a numeric id. Names are looked up in /etc/passwd and
+ *              /etc/group of the root in use. Empty or missing means root.
  *
  * The status line on /dev/ttyS1 is "smcore-exit: exit N" or
  * "smcore-exit: signal N". Exit 127 means the program was not found, 126
  * that it could not be executed, and 125 that init could not start it at
- * all (missing or invalid /smcore/run, or an unusable cwd).
+ * all (missing or invalid /smcore/run, a root image that cannot be mounted,
+ * an unknown user or group, or an unusable cwd).
  *
  * Run as a normal process with "--check FILE", it parses FILE as a run file,
  * prints what it found and exits 0, or 125 when the file is invalid.
@@ -25,6 +35,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <stdbool.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
@@ -38,6 +50,23 @@
 #define RUN_FILE "/smcore/run"
 #define STATUS_PORT "/dev/ttyS1"
 #define CONSOLE "/dev/console"
+#define PASSWD_FILE "/etc/passwd"
+#define GROUP_FILE "/etc/group"
+
+/* Mount points for building the new root inside the initramfs. */
+#define STAGING_DIR "/smcore/mnt"
+#define IMAGE_DIR STAGING_DIR "/image"
+#define WRITABLE_DIR STAGING_DIR "/writable"
+#define UPPER_DIR WRITABLE_DIR "/upper"
+#define WORK_DIR WRITABLE_DIR "/work"
+#define NEW_ROOT_DIR STAGING_DIR "/root"
+
+/* virtio-blk probes during kernel boot, so the device node normally exists
+ * before init runs. The wait covers a slow probe without hanging forever. */
+#define ROOT_DEVICE_TIMEOUT_MS 5000
+#define ROOT_DEVICE_POLL_MS 10
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /* Larger than the kernel's limit for argv plus environment with the default
  * 8 MiB stack, so any run file that could be executed fits. */
@@ -56,7 +85,20 @@ struct run_spec {
 	size_t argc;
 	char **env; /* "NAME=VALUE" entries in file order */
 	size_t envc;
-	const char *cwd; /* NULL when the file has no cwd entry */
+	/* Each of these is NULL when the file lacks the key. */
+	const char *cwd;
+	const char *root;
+	const char *root_type;
+	const char *user;
+};
+
+/* The identity the workload runs as, resolved from the run file's user. */
+struct workload_user {
+	uid_t uid;
+	gid_t gid;
+	gid_t *groups; /* the list for setgroups(), primary group first */
+	size_t group_count;
+	char *home; /* the default HOME, from /etc/passwd when the user is in it */
 };
 
 static void log_error(const char *format, ...)
@@ -127,7 +169,9 @@ static int read_file(const char *path, char **data_out, size_t *size_out)
 static const char *validate_run_data(const char *data, size_t size, size_t *argc_out,
 				     size_t *envc_out)
 {
-	size_t offset = 0, argc = 0, envc = 0, cwdc = 0;
+	static const char *const single_keys[] = { "cwd", "root", "root_type", "user" };
+	size_t single_counts[sizeof(single_keys) / sizeof(single_keys[0])] = { 0 };
+	size_t offset = 0, argc = 0, envc = 0;
 
 	if (size == 0)
 		return "the file is empty";
@@ -154,11 +198,20 @@ static const char *validate_run_data(const char *data, size_t size, size_t *argc
 			if (!equals || equals == value)
 				return "an env value is not of the form NAME=VALUE";
 			envc++;
-		} else if (strcmp(key, "cwd") == 0) {
-			if (++cwdc > 1)
-				return "cwd is given more than once";
 		} else {
-			return "unknown key (expected argv, env or cwd)";
+			size_t i = 0;
+
+			while (i < sizeof(single_keys) / sizeof(single_keys[0]) &&
+			       strcmp(key, single_keys[i]) != 0)
+				i++;
+			if (i == sizeof(single_keys) / sizeof(single_keys[0]))
+				return "unknown key (expected argv, env, cwd, root, root_type or user)";
+			if (++single_counts[i] > 1) {
+				static char problem[64];
+
+				snprintf(problem, sizeof(problem), "%s is given more than once", key);
+				return problem;
+			}
 		}
 	}
 
@@ -197,12 +250,35 @@ static int fill_run_spec(struct run_spec *spec, char *data, size_t size, size_t 
 			spec->argv[argi++] = value;
 		else if (strcmp(key, "env") == 0)
 			spec->env[envi++] = value;
-		else
+		else if (strcmp(key, "cwd") == 0)
 			spec->cwd = value;
+		else if (strcmp(key, "root") == 0)
+			spec->root = value;
+		else if (strcmp(key, "root_type") == 0)
+			spec->root_type = value;
+		else
+			spec->user = value;
 	}
 	spec->argc = argc;
 	spec->envc = envc;
 	return 0;
+}
+
+/* Checks the values of the root keys in the filled SPEC. Returns NULL when
+ * they are valid, else a description of the problem. */
+static const char *validate_root_keys(const struct run_spec *spec)
+{
+	if (!spec->root && spec->root_type)
+		return "root_type is given without root";
+	if (!spec->root)
+		return NULL;
+	if (spec->root[0] != '/')
+		return "root is not an absolute path (expected a device such as /dev/vda)";
+	if (!spec->root_type)
+		return "root is given without root_type (expected squashfs or ext4)";
+	if (strcmp(spec->root_type, "squashfs") != 0 && strcmp(spec->root_type, "ext4") != 0)
+		return "root_type is not squashfs or ext4";
+	return NULL;
 }
 
 /* Loads the run file at PATH into SPEC. Returns 0, or -1 after printing why
@@ -237,6 +313,13 @@ static int load_run_spec(const char *path, struct run_spec *spec)
 		free_run_spec(spec);
 		return -1;
 	}
+
+	problem = validate_root_keys(spec);
+	if (problem) {
+		log_error("%s: invalid: %s", path, problem);
+		free_run_spec(spec);
+		return -1;
+	}
 	return 0;
 }
 
@@ -267,6 +350,163 @@ static void mount_kernel_filesystems(void)
 	symlink("/proc/self/fd/0", "/dev/stdin");
 	symlink("/proc/self/fd/1", "/dev/stdout");
 	symlink("/proc/self/fd/2", "/dev/stderr");
+}
+
+static int make_directory(const char *path, mode_t mode)
+{
+	if (mkdir(path, mode) < 0 && errno != EEXIST) {
+		log_error("cannot create directory %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static long long monotonic_ms(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* Waits up to ROOT_DEVICE_TIMEOUT_MS for devtmpfs to create the block device
+ * node PATH. */
+static int wait_for_block_device(const char *path)
+{
+	const struct timespec pause = { .tv_nsec = ROOT_DEVICE_POLL_MS * 1000000L };
+	const long long deadline = monotonic_ms() + ROOT_DEVICE_TIMEOUT_MS;
+	struct stat st;
+
+	for (;;) {
+		if (stat(path, &st) == 0) {
+			if (S_ISBLK(st.st_mode))
+				return 0;
+			log_error("root device %s is not a block device", path);
+			return -1;
+		}
+		if (errno != ENOENT) {
+			log_error("cannot access root device %s: %s", path, strerror(errno));
+			return -1;
+		}
+		if (monotonic_ms() >= deadline)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	log_error("root device %s did not appear within %d s; "
+		  "check that the root image is attached as a virtio-blk device",
+		  path, ROOT_DEVICE_TIMEOUT_MS / 1000);
+	return -1;
+}
+
+/* Mounts the image SPEC->root read-only with a writable tmpfs overlay on top
+ * at NEW_ROOT_DIR. */
+static int mount_overlay_root(const struct run_spec *spec)
+{
+	static const char overlay_options[] =
+		"lowerdir=" IMAGE_DIR ",upperdir=" UPPER_DIR ",workdir=" WORK_DIR;
+	struct stat image_root;
+
+	if (make_directory(STAGING_DIR, 0700) < 0 || make_directory(IMAGE_DIR, 0755) < 0 ||
+	    make_directory(WRITABLE_DIR, 0755) < 0 || make_directory(NEW_ROOT_DIR, 0755) < 0)
+		return -1;
+	if (wait_for_block_device(spec->root) < 0)
+		return -1;
+	if (mount(spec->root, IMAGE_DIR, spec->root_type, MS_RDONLY, NULL) < 0) {
+		log_error("cannot mount root image %s as %s (read-only): %s", spec->root,
+			  spec->root_type, strerror(errno));
+		return -1;
+	}
+
+	/* The writable layer lives in guest memory. size=50% (also the tmpfs
+	 * default) caps it at half the guest RAM, so a workload that writes
+	 * too much gets ENOSPC instead of exhausting the guest's memory. */
+	if (mount("tmpfs", WRITABLE_DIR, "tmpfs", 0, "mode=0755,size=50%") < 0) {
+		log_error("cannot mount tmpfs on %s for the writable layer: %s", WRITABLE_DIR,
+			  strerror(errno));
+		return -1;
+	}
+	if (make_directory(UPPER_DIR, 0755) < 0 || make_directory(WORK_DIR, 0755) < 0)
+		return -1;
+
+	/* The overlay's root directory takes its owner and mode from the upper
+	 * directory, so copy them from the image's root. */
+	if (stat(IMAGE_DIR, &image_root) < 0 ||
+	    chown(UPPER_DIR, image_root.st_uid, image_root.st_gid) < 0 ||
+	    chmod(UPPER_DIR, image_root.st_mode & 07777) < 0)
+		log_error("cannot copy the owner and mode of the image's root directory: %s",
+			  strerror(errno));
+
+	if (mount("overlay", NEW_ROOT_DIR, "overlay", 0, overlay_options) < 0) {
+		log_error("cannot mount overlay on %s (%s): %s", NEW_ROOT_DIR, overlay_options,
+			  strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Moves the kernel file systems that init mounted into the new root, creating
+ * /dev, /proc and /sys there when the image lacks them. /tmp and /run move
+ * only when the image has that directory. */
+static int move_kernel_filesystems(void)
+{
+	static const struct {
+		const char *path;
+		mode_t mode;
+		bool required;
+	} mounts[] = {
+		{ "/dev", 0755, true },	 { "/proc", 0555, true }, { "/sys", 0555, true },
+		{ "/tmp", 0, false }, { "/run", 0, false },
+	};
+	char target[sizeof(NEW_ROOT_DIR) + 16];
+	struct stat st;
+
+	for (size_t i = 0; i < sizeof(mounts) / sizeof(mounts[0]); i++) {
+		snprintf(target, sizeof(target), "%s%s", NEW_ROOT_DIR, mounts[i].path);
+
+		/* lstat: a symbolic link here would resolve in the initramfs. */
+		if (lstat(target, &st) == 0) {
+			if (!S_ISDIR(st.st_mode)) {
+				if (!mounts[i].required)
+					continue;
+				log_error("the root image's %s is not a directory", mounts[i].path);
+				return -1;
+			}
+		} else if (!mounts[i].required) {
+			continue;
+		} else if (make_directory(target, mounts[i].mode) < 0) {
+			return -1;
+		}
+
+		if (mount(mounts[i].path, target, NULL, MS_MOVE, NULL) < 0) {
+			log_error("cannot move the %s mount into the new root: %s", mounts[i].path,
+				  strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Makes NEW_ROOT_DIR the root directory. The initramfs root cannot be
+ * unmounted or given to pivot_root(), so the new root is moved over "/" and
+ * entered with chroot(). Open descriptors such as the console and the
+ * status port stay valid. */
+static int enter_new_root(void)
+{
+	if (chdir(NEW_ROOT_DIR) < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 ||
+	    chroot(".") < 0 || chdir("/") < 0) {
+		log_error("cannot switch the root to %s: %s", NEW_ROOT_DIR, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Replaces the initramfs root with the root image that SPEC names. Returns 0,
+ * or -1 after printing what failed. */
+static int switch_to_root_image(const struct run_spec *spec)
+{
+	if (mount_overlay_root(spec) < 0 || move_kernel_filesystems() < 0)
+		return -1;
+	return enter_new_root();
 }
 
 /* Turns off the tty's output processing (ONLCR adds a \r before every \n), so
@@ -372,13 +612,308 @@ static void report_status(int port, int wait_status)
 	tcdrain(port);
 }
 
-/* Replaces the environment the kernel passed to init with the defaults and
- * then the run file's entries, which override them. */
-static int set_environment(const struct run_spec *spec)
+/* Parses TEXT as a decimal user or group id. Returns 1 and stores the id, 0
+ * when TEXT is not all digits (so it is a name), or -1 when it is out of
+ * range. The id 4294967295 is (uid_t)-1, which setuid() cannot take. */
+static int parse_id(const char *text, unsigned int *id_out)
+{
+	unsigned long long value = 0;
+
+	if (text[0] == '\0' || strspn(text, "0123456789") != strlen(text))
+		return 0;
+	for (const char *digit = text; *digit; digit++) {
+		value = value * 10 + (unsigned int)(*digit - '0');
+		if (value >= 0xffffffffull)
+			return -1;
+	}
+	*id_out = (unsigned int)value;
+	return 1;
+}
+
+/* Splits LINE in place at each ':' into at most MAX fields, after dropping
+ * the line end. Returns the number of fields. */
+static size_t split_fields(char *line, char **fields, size_t max)
+{
+	size_t count = 0;
+
+	line[strcspn(line, "\n")] = '\0';
+	while (count < max) {
+		fields[count++] = line;
+		line = strchr(line, ':');
+		if (!line)
+			break;
+		*line++ = '\0';
+	}
+	return count;
+}
+
+struct passwd_entry {
+	char *name;
+	uid_t uid;
+	gid_t gid;
+	char *home;
+};
+
+/* Finds the PASSWD_FILE entry named NAME or, when NAME is NULL, the first one
+ * with UID. Returns 1 and fills ENTRY (the caller frees its strings), 0 when
+ * no entry matches or the file does not exist, or a negative errno when the
+ * file cannot be read. Lines that are not NAME:PASSWORD:UID:GID:GECOS:HOME
+ * with numeric ids are skipped. */
+static int find_passwd_entry(const char *name, uid_t uid, struct passwd_entry *entry)
+{
+	FILE *file = fopen(PASSWD_FILE, "re");
+	char *line = NULL, *fields[7];
+	size_t capacity = 0;
+	unsigned int entry_uid, entry_gid;
+	int ret = 0;
+
+	if (!file)
+		return errno == ENOENT ? 0 : -errno;
+	while (getline(&line, &capacity, file) >= 0) {
+		if (split_fields(line, fields, 7) < 6 || parse_id(fields[2], &entry_uid) != 1 ||
+		    parse_id(fields[3], &entry_gid) != 1)
+			continue;
+		if (name ? strcmp(fields[0], name) != 0 : entry_uid != uid)
+			continue;
+
+		entry->name = strdup(fields[0]);
+		entry->home = strdup(fields[5][0] ? fields[5] : "/");
+		entry->uid = entry_uid;
+		entry->gid = entry_gid;
+		ret = entry->name && entry->home ? 1 : -ENOMEM;
+		break;
+	}
+	if (ret == 0 && ferror(file))
+		ret = -EIO;
+	free(line);
+	fclose(file);
+	return ret;
+}
+
+/* Finds the gid of the GROUP_FILE group NAME. Returns 1 and stores it, 0
+ * when no group matches or the file does not exist, or a negative errno. */
+static int find_group_id(const char *name, gid_t *gid_out)
+{
+	FILE *file = fopen(GROUP_FILE, "re");
+	char *line = NULL, *fields[4];
+	size_t capacity = 0;
+	unsigned int gid;
+	int ret = 0;
+
+	if (!file)
+		return errno == ENOENT ? 0 : -errno;
+	while (getline(&line, &capacity, file) >= 0) {
+		if (split_fields(line, fields, 4) < 3 || parse_id(fields[2], &gid) != 1 ||
+		    strcmp(fields[0], name) != 0)
+			continue;
+		*gid_out = gid;
+		ret = 1;
+		break;
+	}
+	if (ret == 0 && ferror(file))
+		ret = -EIO;
+	free(line);
+	fclose(file);
+	return ret;
+}
+
+static int add_group(struct workload_user *user, gid_t gid)
+{
+	gid_t *grown;
+
+	for (size_t i = 0; i < user->group_count; i++) {
+		if (user->groups[i] == gid)
+			return 0;
+	}
+	grown = realloc(user->groups, (user->group_count + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	user->groups = grown;
+	user->groups[user->group_count++] = gid;
+	return 0;
+}
+
+/* Adds to USER's groups every GROUP_FILE group whose member list contains
+ * MEMBER. Returns 0 (also when the file does not exist) or a negative errno. */
+static int add_member_groups(struct workload_user *user, const char *member)
+{
+	FILE *file = fopen(GROUP_FILE, "re");
+	char *line = NULL, *fields[4];
+	size_t capacity = 0;
+	unsigned int gid;
+	int ret = 0;
+
+	if (!file)
+		return errno == ENOENT ? 0 : -errno;
+	while (ret == 0 && getline(&line, &capacity, file) >= 0) {
+		char *members, *name;
+
+		if (split_fields(line, fields, 4) < 4 || parse_id(fields[2], &gid) != 1)
+			continue;
+		members = fields[3];
+		while ((name = strsep(&members, ",")) != NULL) {
+			if (strcmp(name, member) == 0) {
+				ret = add_group(user, gid);
+				break;
+			}
+		}
+	}
+	if (ret == 0 && ferror(file))
+		ret = -EIO;
+	free(line);
+	fclose(file);
+	return ret;
+}
+
+static void free_workload_user(struct workload_user *user)
+{
+	free(user->groups);
+	free(user->home);
+	memset(user, 0, sizeof(*user));
+}
+
+/* Sets USER's uid, and its gid and home from PASSWD_FILE, from the user part
+ * of the User string. ENTRY receives the passwd entry when there is one. */
+static int resolve_user_part(const char *name, struct workload_user *user,
+			     struct passwd_entry *entry)
+{
+	unsigned int uid = 0;
+	int found, numeric = parse_id(name, &uid);
+
+	if (numeric < 0) {
+		log_error("user id '%s' is out of range", name);
+		return -1;
+	}
+	found = find_passwd_entry(numeric ? NULL : name, uid, entry);
+	if (found < 0) {
+		log_error("cannot read %s to look up user '%s': %s", PASSWD_FILE, name,
+			  strerror(-found));
+		return -1;
+	}
+	if (!found && !numeric) {
+		log_error("user '%s' not found in %s", name, PASSWD_FILE);
+		return -1;
+	}
+
+	/* A numeric uid without a passwd entry gets gid 0 and HOME=/, or
+	 * HOME=/root for uid 0. */
+	if (found) {
+		user->uid = entry->uid;
+		user->gid = entry->gid;
+		user->home = strdup(entry->home);
+	} else {
+		user->uid = uid;
+		user->gid = 0;
+		user->home = strdup(uid == 0 ? "/root" : "/");
+	}
+	if (!user->home) {
+		log_error("cannot resolve user '%s': %s", name, strerror(ENOMEM));
+		return -1;
+	}
+	return 0;
+}
+
+static int resolve_group_part(const char *name, struct workload_user *user)
+{
+	unsigned int gid = 0;
+	int found, numeric = parse_id(name, &gid);
+
+	if (numeric < 0) {
+		log_error("group id '%s' is out of range", name);
+		return -1;
+	}
+	if (numeric) {
+		user->gid = gid;
+		return 0;
+	}
+
+	found = find_group_id(name, &user->gid);
+	if (found < 0) {
+		log_error("cannot read %s to look up group '%s': %s", GROUP_FILE, name,
+			  strerror(-found));
+		return -1;
+	}
+	if (!found) {
+		log_error("group '%s' not found in %s", name, GROUP_FILE);
+		return -1;
+	}
+	return 0;
+}
+
+/* Resolves the OCI User string TEXT ("USER" or "USER:GROUP", each a name or a
+ * numeric id; NULL or empty means root) against /etc/passwd and /etc/group
+ * of the current root. Without a group, the gid is the passwd entry's and the
+ * supplementary groups are the primary group plus every group that lists
+ * the user as a member. Returns 0, or -1 after printing why. */
+static int resolve_user(const char *text, struct workload_user *user)
+{
+	struct passwd_entry entry = { 0 };
+	char *user_part = strdup(text && text[0] ? text : "0");
+	char *group_part;
+	int ret = -1, err;
+
+	memset(user, 0, sizeof(*user));
+	if (!user_part) {
+		log_error("cannot resolve user '%s': %s", text ? text : "", strerror(ENOMEM));
+		return -1;
+	}
+	group_part = strchr(user_part, ':');
+	if (group_part)
+		*group_part++ = '\0';
+	if (group_part && group_part[0] == '\0')
+		group_part = NULL;
+
+	if (resolve_user_part(user_part[0] ? user_part : "0", user, &entry) < 0)
+		goto out;
+	if (group_part && resolve_group_part(group_part, user) < 0)
+		goto out;
+
+	err = add_group(user, user->gid);
+	if (!err && !group_part && entry.name)
+		err = add_member_groups(user, entry.name);
+	if (err) {
+		log_error("cannot read the supplementary groups of user '%s' from %s: %s",
+			  text ? text : "", GROUP_FILE, strerror(-err));
+		goto out;
+	}
+	ret = 0;
+out:
+	if (ret < 0)
+		free_workload_user(user);
+	free(entry.name);
+	free(entry.home);
+	free(user_part);
+	return ret;
+}
+
+/* Switches the calling process to USER: groups first, uid last, because
+ * after setuid() to a non-root uid the other calls are not permitted.
+ * Returns 0, or -1 after printing which call failed. */
+static int become_user(const struct workload_user *user)
+{
+	if (setgroups(user->group_count, user->groups) < 0) {
+		log_error("cannot set the supplementary groups of uid %u: %s", (unsigned int)user->uid,
+			  strerror(errno));
+		return -1;
+	}
+	if (setgid(user->gid) < 0) {
+		log_error("cannot set gid %u: %s", (unsigned int)user->gid, strerror(errno));
+		return -1;
+	}
+	if (setuid(user->uid) < 0) {
+		log_error("cannot set uid %u: %s", (unsigned int)user->uid, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Replaces the environment the kernel passed to init with the defaults (HOME
+ * is the user's) and then the run file's entries, which override them. */
+static int set_environment(const struct run_spec *spec, const struct workload_user *user)
 {
 	clearenv();
-	if (setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1) < 0 ||
-	    setenv("HOME", "/root", 1) < 0 || setenv("TERM", "linux", 1) < 0)
+	if (setenv("PATH", DEFAULT_PATH, 1) < 0 || setenv("HOME", user->home, 1) < 0 ||
+	    setenv("TERM", "linux", 1) < 0)
 		return -1;
 
 	for (size_t i = 0; i < spec->envc; i++) {
@@ -399,8 +934,9 @@ static int set_environment(const struct run_spec *spec)
 }
 
 /* Runs in the forked child: starts a session with the console as controlling
- * terminal, then executes the workload. Never returns. */
-static void exec_workload(const struct run_spec *spec)
+ * terminal, switches to the workload's user, then executes the workload.
+ * Never returns. */
+static void exec_workload(const struct run_spec *spec, const struct workload_user *user)
 {
 	setsid();
 	/* Shells disable job control without a controlling terminal. That is
@@ -417,6 +953,8 @@ static void exec_workload(const struct run_spec *spec)
 			close(null_fd);
 	}
 
+	if (become_user(user) < 0)
+		_exit(EXIT_INIT_FAILED);
 	execvp(spec->argv[0], spec->argv);
 	log_error("cannot run '%s': %s", spec->argv[0], strerror(errno));
 	_exit(errno == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXECUTE);
@@ -424,7 +962,7 @@ static void exec_workload(const struct run_spec *spec)
 
 /* Starts the workload and reaps every child until the workload exits.
  * Returns the workload's wait status. */
-static int run_workload(const struct run_spec *spec)
+static int run_workload(const struct run_spec *spec, const struct workload_user *user)
 {
 	int status = 0;
 	pid_t workload, pid;
@@ -435,7 +973,7 @@ static int run_workload(const struct run_spec *spec)
 		return EXITED_WITH(EXIT_INIT_FAILED);
 	}
 	if (workload == 0)
-		exec_workload(spec);
+		exec_workload(spec, user);
 
 	for (;;) {
 		pid = waitpid(-1, &status, 0);
@@ -448,13 +986,29 @@ static int run_workload(const struct run_spec *spec)
 	}
 }
 
-/* Prepares the process state the workload inherits. Returns 0, or -1 after
+/* Makes a non-root USER the owner of the console, as login does for a
+ * terminal, so the workload can reopen it through /dev/stdout or
+ * /dev/stderr. The inherited descriptors work without this. */
+static void give_console_to(const struct workload_user *user)
+{
+	if (user->uid != 0 && fchown(STDOUT_FILENO, user->uid, user->gid) < 0)
+		log_error("cannot give the console to uid %u: %s", (unsigned int)user->uid,
+			  strerror(errno));
+}
+
+/* Prepares the process state the workload inherits: the root image, the
+ * user, the environment and the working directory. Returns 0, or -1 after
  * printing why the workload cannot start. */
-static int prepare_workload(const struct run_spec *spec)
+static int prepare_workload(const struct run_spec *spec, struct workload_user *user)
 {
 	const char *cwd = spec->cwd ? spec->cwd : "/";
 
-	if (set_environment(spec) < 0)
+	if (spec->root && switch_to_root_image(spec) < 0)
+		return -1;
+	if (resolve_user(spec->user, user) < 0)
+		return -1;
+	give_console_to(user);
+	if (set_environment(spec, user) < 0)
 		return -1;
 	if (chdir(cwd) < 0) {
 		log_error("cannot change directory to '%s': %s", cwd, strerror(errno));
@@ -484,12 +1038,16 @@ static int check_run_file(const char *path)
 	for (size_t i = 0; i < spec.envc; i++)
 		printf("env=%s\n", spec.env[i]);
 	printf("cwd=%s\n", spec.cwd ? spec.cwd : "/");
+	if (spec.root)
+		printf("root=%s\nroot_type=%s\n", spec.root, spec.root_type);
+	printf("user=%s\n", spec.user && spec.user[0] ? spec.user : "0");
 	free_run_spec(&spec);
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
+	struct workload_user user = { 0 };
 	struct run_spec spec;
 	int port, status;
 
@@ -505,10 +1063,10 @@ int main(int argc, char **argv)
 	open_console();
 	port = open_status_port();
 
-	if (load_run_spec(RUN_FILE, &spec) < 0 || prepare_workload(&spec) < 0)
+	if (load_run_spec(RUN_FILE, &spec) < 0 || prepare_workload(&spec, &user) < 0)
 		status = EXITED_WITH(EXIT_INIT_FAILED);
 	else
-		status = run_workload(&spec);
+		status = run_workload(&spec, &user);
 
 	report_status(port, status);
 	shut_down();
