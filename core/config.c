@@ -1322,7 +1322,7 @@ static int check_devices(struct loader *loader, char *const *overrides, size_t o
 		}
 		snprintf(name, sizeof(name), "%s%s.plugin", device_prefix, device->name);
 		return report(loader, &origin, name, EINVAL,
-			      "missing (each device section names its plugin, such as plugin = virtio-blk)");
+			      "missing (each device section names its plugin, such as plugin = dev-blk)");
 	}
 	return 0;
 }

@@ -247,7 +247,7 @@ static int load_plugin(struct sm_device *device, const struct plugin_search *sea
 	if (!plugin || !plugin->value[0]) {
 		origin(where, sizeof(where), config_path, section->line);
 		return sm_error__set(err, EINVAL,
-				     "%sdevice.%s: no plugin key; name the device plugin, such as plugin = dev-blk",
+				     "%sdevice.%s.plugin: missing (each device section names its plugin, such as plugin = dev-blk)",
 				     where, section->name);
 	}
 	ret = plugin__find(search, plugin->value, SMCORE_PLUGIN_DEVICE, &device->plugin, err);
@@ -304,64 +304,85 @@ static void connect_eventfds(struct sm_device *device)
 		  device->irq_fd >= 0 ? "by irqfd" : "by IRQ line");
 }
 
-int device__attach(struct sm_vm *vm, const struct plugin_search *search,
-		   const struct config_section *section, const char *config_path,
-		   const char *config_dir, size_t index, struct sm_error *err)
+int device__create(const struct plugin_search *search, const struct config_section *section,
+		   const char *config_path, const char *config_dir, struct sm_device **out,
+		   struct sm_error *err)
 {
-	struct virtio_mmio_callbacks callbacks;
-	struct sm_device *device, **devices;
+	struct sm_device *device = calloc(1, sizeof(*device));
 	int ret;
 
-	if (index >= DEVICE_MAX_COUNT)
-		return sm_error__set(err, E2BIG, "%s:%d: device.%s: a VM has at most %u devices",
-				     config_path, section->line, section->name, DEVICE_MAX_COUNT);
-	devices = realloc(vm->devices, (vm->device_count + 1) * sizeof(*devices));
-	device = calloc(1, sizeof(*device));
-	if (devices)
-		vm->devices = devices;
-	if (!devices || !device) {
-		free(device);
+	*out = NULL;
+	if (!device)
 		return sm_error__set(err, ENOMEM, "out of memory");
-	}
-	*device = (struct sm_device){ .vm = vm, .notify_fd = -1, .irq_fd = -1 };
+	*device = (struct sm_device){ .notify_fd = -1, .irq_fd = -1 };
 	device->ctx = (struct smcore_ctx){
-		.vm = vm, .name = section->name, .err = &device->err, .section = section,
+		.name = section->name, .err = &device->err, .section = section,
 		.config_path = config_path, .config_dir = config_dir, .device = device,
 	};
-	vm->devices[vm->device_count++] = device;
-
 	ret = load_plugin(device, search, section, config_path, err);
 	if (ret)
-		return ret;
+		goto fail;
 	ret = device->ops->realize(&vm_host_services, &device->ctx, &device->dev, &device->info);
 	if (ret) {
 		device->dev = NULL;
 		if (device->err.code)
-			return sm_error__set(err, -ret, "%s", device->err.message);
-		return sm_error__set(err, -ret, "device.%s: plugin %s failed to start: %s", section->name,
-				     device->plugin->desc.name, strerror(-ret));
+			sm_error__set(err, -ret, "%s", device->err.message);
+		else
+			sm_error__set(err, -ret, "device.%s: plugin %s failed to start: %s", section->name,
+				      device->plugin->desc.name, strerror(-ret));
+		goto fail;
 	}
 	ret = check_info(device, err);
 	if (ret)
-		return ret;
-	callbacks = (struct virtio_mmio_callbacks){
+		goto fail;
+	*out = device;
+	return 0;
+fail:
+	device__destroy(device);
+	return ret;
+}
+
+int device__attach(struct sm_vm *vm, struct sm_device *device, size_t index, struct sm_error *err)
+{
+	const char *name = device->ctx.name;
+	struct virtio_mmio_callbacks callbacks = {
 		.opaque = device, .queue_notify = notify_device, .reset = reset_device,
 		.config_read = read_config, .config_write = write_config,
 		.set_features = set_features, .set_irq = set_irq,
 	};
+	struct sm_device **devices;
+	int ret;
+
+	if (index >= DEVICE_MAX_COUNT)
+		return sm_error__set(err, E2BIG, "device.%s: a VM has at most %u devices", name, DEVICE_MAX_COUNT);
+	devices = realloc(vm->devices, (vm->device_count + 1) * sizeof(*devices));
+	if (!devices)
+		return sm_error__set(err, ENOMEM, "out of memory");
+	vm->devices = devices;
+	device->vm = vm;
+	device->ctx.vm = vm;
 	ret = virtio_mmio__create(&device->info, &callbacks, &vm->mem, device__mmio_base(index),
 				  device__irq(index), &device->transport, err);
 	if (ret)
-		return ret;
-	ret = io_bus__register(&vm->mmio, device__mmio_base(index), VIRTIO_MMIO_SIZE, section->name,
+		goto fail;
+	ret = io_bus__register(&vm->mmio, device__mmio_base(index), VIRTIO_MMIO_SIZE, name,
 			       &virtio_mmio__io_ops, device->transport);
-	if (ret)
-		return sm_error__set(err, -ret, "device.%s: cannot place it at 0x%llx: %s", section->name,
-				     (unsigned long long)device__mmio_base(index), strerror(-ret));
+	if (ret) {
+		sm_error__set(err, -ret, "device.%s: cannot place it at 0x%llx: %s", name,
+			      (unsigned long long)device__mmio_base(index), strerror(-ret));
+		goto fail;
+	}
 	connect_eventfds(device);
-	log_info(device->ctx.name, "%s, virtio device %u, at 0x%llx IRQ %u", device->plugin->desc.name,
+	vm->devices[vm->device_count++] = device;
+	log_info(name, "%s, virtio device %u, at 0x%llx IRQ %u", device->plugin->desc.name,
 		 device->info.virtio_id, (unsigned long long)device__mmio_base(index), device__irq(index));
 	return 0;
+fail:
+	virtio_mmio__destroy(device->transport);
+	device->transport = NULL;
+	device->vm = NULL;
+	device->ctx.vm = NULL;
+	return ret;
 }
 
 void device__destroy(struct sm_device *device)
@@ -371,7 +392,7 @@ void device__destroy(struct sm_device *device)
 	if (!device)
 		return;
 	vm = device->vm;
-	if (device->notify_fd >= 0) {
+	if (vm && device->notify_fd >= 0) {
 		event_loop__unwatch(&vm->events, device->notify_fd);
 		if (vm->handle)
 			vm->accel->ioeventfd(vm->handle, virtio_mmio__base(device->transport) + VIRTIO_MMIO_QUEUE_NOTIFY,
@@ -380,7 +401,7 @@ void device__destroy(struct sm_device *device)
 	}
 	if (device->dev)
 		device->ops->destroy(device->dev);
-	if (device->irq_fd >= 0) {
+	if (vm && device->irq_fd >= 0) {
 		if (vm->handle)
 			vm->accel->irqfd(vm->handle, virtio_mmio__irq(device->transport), device->irq_fd, 0);
 		close(device->irq_fd);

@@ -34,16 +34,23 @@ int device__cmdline(size_t count, char *cmdline, size_t size);
 
 /*
  * Load the plugin that `section` names with its `plugin` key, check the
- * section's keys against the ones the plugin declares, realize the device
- * and put its transport on the VM's MMIO bus as device number `index`.
- * `config_path` and `config_dir` locate the file for messages and relative
- * paths. The VM owns the device from then on and frees it in vm__destroy().
- * Returns 0 or -errno; a bad key or value in the section is -EINVAL with a
- * "FILE:LINE: device.NAME.key: problem" message.
+ * section's keys against the ones the plugin declares and realize the
+ * device. `config_path` and `config_dir` locate the file for messages and
+ * relative paths; `section` and both strings must outlive the device.
+ * Returns 0 or -errno; a bad key or value in the section is -EINVAL (or
+ * -ENOENT for a missing plugin) with a "FILE:LINE: device.NAME..." message.
  */
-int device__attach(struct sm_vm *vm, const struct plugin_search *search,
-		   const struct config_section *section, const char *config_path,
-		   const char *config_dir, size_t index, struct sm_error *err);
+int device__create(const struct plugin_search *search, const struct config_section *section,
+		   const char *config_path, const char *config_dir, struct sm_device **device,
+		   struct sm_error *err);
+
+/*
+ * Put the device's transport on the VM's MMIO bus as device number `index`,
+ * with notifications and interrupts through eventfds where the accelerator
+ * offers them. On success the VM owns the device and frees it in
+ * vm__destroy(); on failure the caller still owns it. Returns 0 or -errno.
+ */
+int device__attach(struct sm_vm *vm, struct sm_device *device, size_t index, struct sm_error *err);
 
 /* Host services for device plugins (see struct smcore_host). */
 const char *device__config_path(struct smcore_ctx *ctx, const char *key);

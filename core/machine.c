@@ -14,7 +14,9 @@
 #include <smcore/smcore.h>
 
 #include "config.h"
+#include "device.h"
 #include "host_file.h"
+#include "image_import.h"
 #include "initramfs.h"
 #include "install_dir.h"
 #include "log.h"
@@ -25,12 +27,27 @@
 /* Arguments the core itself needs: the console on COM1, reset through the i8042, and no reboot loop after a panic. */
 #define CORE_CMDLINE "console=ttyS0 reboot=k panic=-1 8250.nr_uarts=2"
 
+/* The guest device of the root image: the first virtio-blk disk. */
+#define ROOT_DEVICE "/dev/vda"
+#define ROOT_DEVICE_PLUGIN "dev-blk"
+
 struct smcore_machine {
 	struct machine_config config;
 	struct plugin_search search;
 	struct sm_vm vm;
 	int vm_created;
 	int stop_requested;
+	/* [rootfs]: the imported image and the read-only disk that serves it */
+	struct image_root root;
+	struct config_section root_section;
+	struct config_value root_values[3];
+	/* Device plugins, realized before the VM exists; the VM takes each one as it attaches */
+	struct sm_device **devices;
+	size_t device_count;
+	/* What the init runs: [run] or the command line, else the image's config */
+	char **run_argv;
+	char **run_env;
+	const char *run_cwd;
 };
 
 static int fail(struct smcore_error *error, int kind, const struct sm_error *cause)
@@ -56,10 +73,13 @@ static int check_supported(const struct machine_config *config, struct sm_error 
 {
 	static const char *const reserved[] = { "/init", "/dev/console", INITRAMFS_RUN_PATH };
 
-	if (config->device_count > 0)
-		return sm_error__set(err, ENOTSUP,
-			"%s:%d: device.%s: device plugins are not supported yet; remove the section",
-			config->path, config->devices[0].line, config->devices[0].name);
+	size_t devices = config->device_count + (config->rootfs_image ? 1 : 0);
+
+	if (devices > DEVICE_MAX_COUNT)
+		return sm_error__set(err, E2BIG,
+			"%s: %zu devices%s, but a VM has at most %u; remove some [device.NAME] sections",
+			config->path, devices, config->rootfs_image ? " with the [rootfs] disk" : "",
+			DEVICE_MAX_COUNT);
 	for (size_t i = 0; i < config->file_count; i++) {
 		for (size_t j = 0; j < sizeof(reserved) / sizeof(reserved[0]); j++) {
 			if (strcmp(config->files[i].guest_path, reserved[j]) == 0)
@@ -100,7 +120,7 @@ SMCORE_API int smcore_machine_load(const struct smcore_options *options,
 		smcore_machine_free(machine);
 		return fail(error, SMCORE_ERROR_CONFIG, &err);
 	}
-	if (machine->config.argc == 0) {
+	if (machine->config.argc == 0 && !machine->config.rootfs_image) {
 		sm_error__set(&err, EINVAL,
 			"%s: no command to run: set [run] argv in the config or give one after '--'",
 			options->config_path);
@@ -131,10 +151,114 @@ static int bundled_path(const char *name, char *path, size_t size, struct sm_err
 	return 0;
 }
 
+/*
+ * Import the [rootfs] image unless the cache has it, and describe the
+ * read-only disk that serves it as a device section of its own.
+ */
+static int prepare_root(struct smcore_machine *machine, struct sm_error *err)
+{
+	const struct machine_config *config = &machine->config;
+	struct config_value *values = machine->root_values;
+	char *cache_dir;
+	int ret;
+
+	if (!config->rootfs_image || machine->root.path)
+		return 0;
+	cache_dir = image_import__default_cache_dir();
+	if (!cache_dir)
+		return sm_error__set(err, ENOMEM, "out of memory");
+	ret = image_import__cached(config->rootfs_image, cache_dir, &machine->root, err);
+	free(cache_dir);
+	if (ret) {
+		sm_error__prefix(err, "%s:%d: rootfs.image", config->path, config->key_lines[CONFIG_ROOTFS_IMAGE]);
+		return ret;
+	}
+	log_info("machine", "root image %s: %s (sha256:%.12s)", machine->root.imported ? "imported" : "cached",
+		 machine->root.path, machine->root.config.manifest_digest);
+	values[0] = (struct config_value){ .key = strdup("plugin"), .value = strdup(ROOT_DEVICE_PLUGIN) };
+	values[1] = (struct config_value){ .key = strdup("path"), .value = strdup(machine->root.path) };
+	values[2] = (struct config_value){ .key = strdup("readonly"), .value = strdup("true") };
+	machine->root_section = (struct config_section){ .name = strdup("rootfs"), .count = 3, .values = values };
+	for (size_t i = 0; i < 3; i++) {
+		if (!values[i].key || !values[i].value || !machine->root_section.name)
+			return sm_error__set(err, ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+static size_t count_strings(char *const *strings)
+{
+	size_t count = 0;
+
+	while (strings && strings[count])
+		count++;
+	return count;
+}
+
+static int env_has_name(char *const *env, size_t count, const char *entry)
+{
+	size_t name_len = strcspn(entry, "=");
+
+	for (size_t i = 0; i < count; i++) {
+		if (strncmp(env[i], entry, name_len) == 0 && env[i][name_len] == '=')
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * What the init runs. A command from [run] argv or after "--" replaces the
+ * image's Entrypoint and Cmd; [run] env entries override the image's Env by
+ * name; [run] cwd overrides its WorkingDir. The strings stay owned by the
+ * config and the image.
+ */
+static int compose_run(struct smcore_machine *machine, struct sm_error *err)
+{
+	const struct machine_config *config = &machine->config;
+	const struct oci_image *image = config->rootfs_image ? &machine->root.config : NULL;
+	size_t entrypoint = image ? count_strings(image->entrypoint) : 0;
+	size_t cmd = image ? count_strings(image->cmd) : 0;
+	size_t image_env = image ? count_strings(image->env) : 0, envc = 0;
+
+	free(machine->run_argv);
+	free(machine->run_env);
+	machine->run_argv = calloc(config->argc + entrypoint + cmd + 1, sizeof(char *));
+	machine->run_env = calloc(config->env_count + image_env + 1, sizeof(char *));
+	if (!machine->run_argv || !machine->run_env)
+		return sm_error__set(err, ENOMEM, "out of memory");
+
+	if (config->argc > 0) {
+		memcpy(machine->run_argv, config->argv, config->argc * sizeof(char *));
+	} else if (entrypoint + cmd > 0) {
+		memcpy(machine->run_argv, image->entrypoint, entrypoint * sizeof(char *));
+		memcpy(machine->run_argv + entrypoint, image->cmd, cmd * sizeof(char *));
+	} else {
+		return sm_error__set(err, EINVAL,
+			"%s: the image %s has no Entrypoint or Cmd: set [run] argv in the config or give a command after '--'",
+			config->path, config->rootfs_image);
+	}
+	if (!machine->run_argv[0][0])
+		return sm_error__set(err, EINVAL, "%s: the image %s names an empty command; give one after '--'",
+				     config->path, config->rootfs_image);
+
+	for (size_t i = 0; i < image_env; i++) {
+		if (!env_has_name(config->env, config->env_count, image->env[i]))
+			machine->run_env[envc++] = image->env[i];
+	}
+	if (config->env_count > 0)
+		memcpy(machine->run_env + envc, config->env, config->env_count * sizeof(char *));
+	machine->run_cwd = config->cwd;
+	if (!machine->run_cwd && image && image->working_dir[0])
+		machine->run_cwd = image->working_dir;
+	return 0;
+}
+
 /* The initramfs: the user's initrd, if any, followed by the core's own archive. */
-static int build_initrd(const struct machine_config *config, uint8_t **data, size_t *size,
+static int build_initrd(const struct smcore_machine *machine, uint8_t **data, size_t *size,
 			struct sm_error *err)
 {
+	const struct machine_config *config = &machine->config;
+
 	struct initramfs_file *files = NULL;
 	struct initramfs_spec spec = { 0 };
 	uint8_t *user = NULL, *own = NULL;
@@ -154,7 +278,12 @@ static int build_initrd(const struct machine_config *config, uint8_t **data, siz
 		files[i] = (struct initramfs_file){ config->files[i].host_path, config->files[i].guest_path };
 	spec = (struct initramfs_spec){
 		.init_path = init_path, .files = files, .file_count = config->file_count,
-		.argv = config->argv, .env = config->env, .cwd = config->cwd,
+		.run = {
+			.argv = machine->run_argv, .env = machine->run_env, .cwd = machine->run_cwd,
+			.root = config->rootfs_image ? ROOT_DEVICE : NULL,
+			.root_type = machine->root.fs_type,
+			.user = config->rootfs_image ? machine->root.config.user : NULL,
+		},
 	};
 	ret = initramfs__build(&spec, &own, &own_size, err);
 	free(files);
@@ -293,6 +422,58 @@ static int probe_accelerator(struct sm_plugin *plugin, int use_cache, struct sm_
 }
 
 /*
+ * Realize every device before the VM exists, so a bad device section fails
+ * before anything slow happens: the root image's disk first, so that it is
+ * /dev/vda, then the [device.NAME] sections in file order.
+ */
+static int create_devices(struct smcore_machine *machine, struct sm_error *err)
+{
+	const struct machine_config *config = &machine->config;
+	size_t total = config->device_count + (config->rootfs_image ? 1 : 0);
+	const struct config_section *section;
+	int ret;
+
+	if (total == 0)
+		return 0;
+	machine->devices = calloc(total, sizeof(*machine->devices));
+	if (!machine->devices)
+		return sm_error__set(err, ENOMEM, "out of memory");
+	for (size_t i = 0; i < total; i++) {
+		section = config->rootfs_image ? (i == 0 ? &machine->root_section : &config->devices[i - 1])
+					       : &config->devices[i];
+		ret = device__create(&machine->search, section, config->path, config->dir,
+				     &machine->devices[i], err);
+		if (ret)
+			return ret;
+		machine->device_count = i + 1;
+	}
+	return 0;
+}
+
+/* Hand the devices to the VM in order; each attached one is the VM's to free. */
+static int attach_devices(struct smcore_machine *machine, struct sm_error *err)
+{
+	int ret;
+
+	for (size_t i = 0; i < machine->device_count; i++) {
+		ret = device__attach(&machine->vm, machine->devices[i], i, err);
+		if (ret)
+			return ret;
+		machine->devices[i] = NULL;
+	}
+	return 0;
+}
+
+static void destroy_devices(struct smcore_machine *machine)
+{
+	for (size_t i = 0; i < machine->device_count; i++)
+		device__destroy(machine->devices[i]);
+	free(machine->devices);
+	machine->devices = NULL;
+	machine->device_count = 0;
+}
+
+/*
  * Load the kernel and initramfs into a new VM and start its vCPUs. A bad
  * kernel, initrd or initramfs file sets *error_kind to SMCORE_ERROR_CONFIG,
  * because the user fixes it in the config.
@@ -320,7 +501,7 @@ static int boot_guest(struct smcore_machine *machine, struct sm_plugin *accel, i
 	ret = host_file__map("kernel", kernel_path, &kernel, &kernel_size, &kernel_fd, err);
 	if (ret)
 		return ret;
-	ret = build_initrd(config, &initrd, &initrd_size, err);
+	ret = build_initrd(machine, &initrd, &initrd_size, err);
 	if (ret)
 		goto out;
 	*error_kind = SMCORE_ERROR_RUNTIME;
@@ -332,6 +513,9 @@ static int boot_guest(struct smcore_machine *machine, struct sm_plugin *accel, i
 		goto out;
 	machine->vm_created = 1;
 	log_info("machine", "%.1f ms: VM created", elapsed_ms(start));
+	ret = attach_devices(machine, err);
+	if (ret)
+		goto out;
 	ret = x86_boot__setup(&machine->vm.mem, &(struct x86_boot_input){
 			.kernel_path = kernel_path, .kernel = kernel, .kernel_size = kernel_size,
 			.kernel_fd = &kernel_fd, .cmdline = cmdline, .initrd = initrd, .initrd_size = initrd_size,
@@ -394,6 +578,16 @@ SMCORE_API int smcore_machine_run(struct smcore_machine *machine, struct smcore_
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	memset(result, 0, sizeof(*result));
+	/* What the user fixes in the config fails first: the image, the command, the devices. */
+	ret = prepare_root(machine, &err);
+	if (!ret)
+		ret = compose_run(machine, &err);
+	if (!ret)
+		ret = create_devices(machine, &err);
+	if (ret) {
+		kind = ret == -ENOMEM ? SMCORE_ERROR_RUNTIME : SMCORE_ERROR_CONFIG;
+		goto out;
+	}
 	ret = load_accelerator(machine, &accel, &err);
 	if (ret) {
 		kind = SMCORE_ERROR_HOST;
@@ -423,6 +617,7 @@ out:
 		vm__destroy(&machine->vm);
 		machine->vm_created = 0;
 	}
+	destroy_devices(machine);
 	if (console_fd >= 0 && console_fd != STDOUT_FILENO)
 		close(console_fd);
 	plugin__close(accel);
@@ -437,7 +632,11 @@ SMCORE_API int smcore_machine_write_initramfs(struct smcore_machine *machine, co
 	size_t size = 0, done = 0;
 	int fd, ret;
 
-	ret = build_initrd(&machine->config, &data, &size, &err);
+	ret = prepare_root(machine, &err);
+	if (!ret)
+		ret = compose_run(machine, &err);
+	if (!ret)
+		ret = build_initrd(machine, &data, &size, &err);
 	if (ret)
 		return fail(error, SMCORE_ERROR_RUNTIME, &err);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -464,9 +663,13 @@ SMCORE_API int smcore_machine_write_initramfs(struct smcore_machine *machine, co
 
 SMCORE_API const char *smcore_machine_cmdline(struct smcore_machine *machine, char *buf, size_t size)
 {
-	const char *extra = machine->config.cmdline;
+	const struct machine_config *config = &machine->config;
+	const char *extra = config->cmdline;
 
-	snprintf(buf, size, "%s%s%s", CORE_CMDLINE, extra ? " " : "", extra ? extra : "");
+	snprintf(buf, size, "%s", CORE_CMDLINE);
+	device__cmdline(config->device_count + (config->rootfs_image ? 1 : 0), buf, size);
+	if (extra && strlen(buf) + 1 + strlen(extra) < size)
+		snprintf(buf + strlen(buf), size - strlen(buf), " %s", extra);
 	return buf;
 }
 
@@ -483,6 +686,14 @@ SMCORE_API void smcore_machine_free(struct smcore_machine *machine)
 		return;
 	config__free(&machine->config);
 	plugin_search__free(&machine->search);
+	image_root__release(&machine->root);
+	for (size_t i = 0; i < machine->root_section.count; i++) {
+		free(machine->root_values[i].key);
+		free(machine->root_values[i].value);
+	}
+	free(machine->root_section.name);
+	free(machine->run_argv);
+	free(machine->run_env);
 	free(machine);
 }
 

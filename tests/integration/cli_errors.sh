@@ -41,7 +41,7 @@ check "plugins lists hv-kvm" contains "$out" "hv-kvm"
 check "plugins shows the kind and ABI" contains "$out" "accelerator"
 
 run_capture "plugins with test plugins" "$smcore" plugins --plugin-path "$test_plugins"
-check "other ABI major rejected with both versions" contains "$out" "built for ABI 2.3, this smcore supports ABI 1.0"
+check "other ABI major rejected with both versions" contains "$out" "built for ABI 2.3, this smcore supports ABI 1.1"
 check "good test plugin listed" contains "$out" "test-good-accel"
 
 printf '[machine]\naccelerator = test-abi-major\nplugin_dir = %s\n' "$test_plugins" >"$work/abi.ini"
@@ -49,10 +49,21 @@ run_capture "ABI mismatch at run" "$smcore" --config "$work/abi.ini" -- /bin/tru
 check "ABI mismatch at run exits 1" [ "$status" -eq 1 ]
 check "ABI mismatch at run names the file" contains "$err" "$test_plugins/test-abi-major.so: plugin ABI mismatch"
 
+# Device sections are checked before the accelerator, so these run on any host.
 printf '[machine]\nmemory = 256M\n\n[device.disk0]\nplugin = virtio-blk\n' >"$work/device.ini"
-run_capture "device section" "$smcore" --config "$work/device.ini" -- /bin/true
-check "device section exits 2" [ "$status" -eq 2 ]
-check "device section is named with its line" contains "$err" "$work/device.ini:4: device.disk0: device plugins are not supported yet"
+run_capture "unknown device plugin" "$smcore" --config "$work/device.ini" -- /bin/true
+check "unknown device plugin exits 2" [ "$status" -eq 2 ]
+check "unknown device plugin is named with its line" contains "$err" "$work/device.ini:5: device.disk0.plugin: device plugin 'virtio-blk' not found"
+
+printf '[device.disk0]\nplugin = dev-blk\nsize = 1G\n' >"$work/device-key.ini"
+run_capture "unknown device key" "$smcore" --config "$work/device-key.ini" -- /bin/true
+check "unknown device key exits 2" [ "$status" -eq 2 ]
+check "unknown device key lists the plugin's keys" contains "$err" "$work/device-key.ini:3: device.disk0.size: unknown key for plugin dev-blk (its keys: path"
+
+printf '[device.disk0]\nplugin = dev-blk\npath = missing.img\n' >"$work/device-path.ini"
+run_capture "missing disk image" "$smcore" --config "$work/device-path.ini" -- /bin/true
+check "missing disk image exits 2" [ "$status" -eq 2 ]
+check "missing disk image is named with its resolved path" contains "$err" "$work/device-path.ini:3: device.disk0.path: cannot open '$work/missing.img'"
 
 printf '[initramfs]\nfile = /bin/sh /init\n' >"$work/reserved.ini"
 run_capture "reserved guest path" "$smcore" --config "$work/reserved.ini" -- /bin/true

@@ -171,6 +171,7 @@ static int setup(void **state)
 	struct rig *rig = calloc(1, sizeof(*rig));
 	char *plugin_dirs[] = { (char *)SMCORE_PLUGIN_DIR };
 	struct sm_error err = { 0 };
+	struct sm_device *device;
 
 	assert_non_null(rig);
 	snprintf(rig->dir, sizeof(rig->dir), "/tmp/smcore-devices-XXXXXX");
@@ -195,8 +196,8 @@ static int setup(void **state)
 		rig->sections[disk] = (struct config_section){
 			.name = disk ? "good" : "hostile", .line = 1, .count = 2, .values = rig->values[disk],
 		};
-		if (device__attach(&rig->vm, &rig->search, &rig->sections[disk], "test.ini", rig->dir,
-				   (size_t)disk, &err) != 0)
+		if (device__create(&rig->search, &rig->sections[disk], "test.ini", rig->dir, &device, &err) != 0 ||
+		    device__attach(&rig->vm, device, (size_t)disk, &err) != 0)
 			fail_msg("attaching disk %d failed: %s", disk, err.message);
 	}
 	*state = rig;

@@ -80,15 +80,15 @@ struct bad_config {
 };
 
 #define MACHINE_KEYS "known keys: accelerator, memory, vcpus, cpu_template, console, plugin_dir"
-#define SECTIONS "known sections: machine, kernel, initramfs, run, device.NAME"
+#define SECTIONS "known sections: machine, kernel, initramfs, run, rootfs, device.NAME"
 #define SIZE_HELP "(expected a number with an optional K, M, G or T suffix, such as 256M)"
 
 static const struct bad_config bad_configs[] = {
 	/* Sections and keys */
 	{ "[mashine]\nmemory = 1G\n", { NULL },
 	  "vm.ini:1: mashine: unknown section (" SECTIONS ")" },
-	{ "[machine]\nvcpus = 2\n[rootfs]\n", { NULL },
-	  "vm.ini:3: rootfs: unknown section (" SECTIONS ")" },
+	{ "[machine]\nvcpus = 2\n[network]\n", { NULL },
+	  "vm.ini:3: network: unknown section (" SECTIONS ")" },
 	{ "[machine]\nvcpus = 2\nmemroy = 1G\n", { NULL },
 	  "vm.ini:3: machine.memroy: unknown key (" MACHINE_KEYS ")" },
 	{ "[run]\ncommand = ls\n", { NULL },
@@ -197,9 +197,16 @@ static const struct bad_config bad_configs[] = {
 	  "vm.ini:2: run.cwd: guest path '/srv/../etc' contains '..' (write the path without it)" },
 	{ "[run]\ntimeout = 10s\n", { NULL },
 	  "vm.ini:2: run.timeout: invalid timeout '10s' (expected whole seconds such as 30, or 0 for none)" },
+	/* [rootfs] */
+	{ "[rootfs]\nimage = images/missing.tar\n", { NULL },
+	  "vm.ini:2: rootfs.image: @DIR@/images/missing.tar: No such file or directory" },
+	{ "[rootfs]\nimage = /dev/null\n", { NULL },
+	  "vm.ini:2: rootfs.image: /dev/null: neither an image directory nor an image tarball" },
+	{ "[rootfs]\nimage = x\ntag = latest\n", { NULL },
+	  "vm.ini:3: rootfs.tag: unknown key (known keys: image)" },
 	/* [device.NAME] */
 	{ "[device.disk0]\npath = disk.img\n", { NULL },
-	  "vm.ini:1: device.disk0.plugin: missing (each device section names its plugin, such as plugin = virtio-blk)" },
+	  "vm.ini:1: device.disk0.plugin: missing (each device section names its plugin, such as plugin = dev-blk)" },
 	{ "[device.a]\nplugin = x\n[device.a]\n", { NULL },
 	  "vm.ini:3: device.a: section already started on line 1 (give each device a unique name)" },
 	{ "[device.my disk]\nplugin = x\n", { NULL },
@@ -226,7 +233,7 @@ static const struct bad_config bad_configs[] = {
 	{ "", { "run.argv=sh -c 'x" },
 	  "--set run.argv=sh -c 'x: run.argv: unterminated single quote at column 7 of the value (close the quote)" },
 	{ "", { "device.net0.mac=02:00:00:00:00:01" },
-	  "--set device.net0.mac=02:00:00:00:00:01: device.net0.plugin: missing (each device section names its plugin, such as plugin = virtio-blk)" },
+	  "--set device.net0.mac=02:00:00:00:00:01: device.net0.plugin: missing (each device section names its plugin, such as plugin = dev-blk)" },
 };
 
 static void load_bad_configs(void **state)
