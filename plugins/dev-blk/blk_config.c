@@ -55,7 +55,10 @@ static int blk_image_size(struct smcore_device *dev, const char *path, uint64_t 
 				       path);
 }
 
-/* A shared lock for a read-only disk and an exclusive one otherwise, so two writers never share an image. */
+/*
+ * Takes a shared lock for a read-only disk and an exclusive one otherwise, so
+ * a second dev-blk device cannot write an image that another one uses.
+ */
 static int blk_lock_image(struct smcore_device *dev, const char *path)
 {
 	if (flock(dev->fd, (dev->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
@@ -101,7 +104,7 @@ static int blk_open_image(struct smcore_device *dev, const char *path)
 	return blk_lock_image(dev, path);
 }
 
-/* The serial defaults to the image's file name, cut to the 20 bytes the ID holds. */
+/* The serial defaults to the image's file name, cut to the 20 bytes of the disk ID. */
 static int blk_config_serial(struct smcore_device *dev, const char *path)
 {
 	const char *serial = dev->host->config_get(dev->ctx, "serial");

@@ -111,8 +111,8 @@ static enum blk_parse_result blk_request_parse(const struct smcore_chain *chain,
 
 /*
  * Moves all of `iov` to or from the file at `offset`, retrying short
- * transfers. Stores the bytes moved in `done`; returns 0 or a negative errno,
- * -EIO when a read meets the end of the file.
+ * transfers, and stores the bytes moved in `done`. Returns 0 or a negative
+ * errno, which is -EIO when a read meets the end of the file.
  */
 static int blk_transfer(int fd, struct iovec *iov, int count, uint64_t offset, bool write,
 			uint64_t *done)
@@ -165,7 +165,8 @@ static uint8_t blk_read(struct smcore_device *dev, struct blk_request *req, uint
 
 	ret = blk_transfer(dev->fd, req->in, req->in_count, req->sector << BLK_SECTOR_SHIFT,
 			   false, &done);
-	*written = (uint32_t)done;
+	/* One less than the maximum, because the status byte is counted too. */
+	*written = done < UINT32_MAX ? (uint32_t)done : UINT32_MAX - 1;
 	if (ret < 0) {
 		blk__warn(dev, "read of %llu bytes at sector %llu failed after %llu bytes: %s",
 			  (unsigned long long)req->in_len, (unsigned long long)req->sector,
@@ -205,7 +206,7 @@ static uint8_t blk_flush(struct smcore_device *dev)
 	return VIRTIO_BLK_S_OK;
 }
 
-/* Copies `len` bytes from `src` into the iovecs, stopping when they are full; returns the bytes copied. */
+/* Copies up to `len` bytes from `src` into the iovecs and returns the bytes copied. */
 static uint64_t blk_copy_to_iov(const struct iovec *iov, int count, const void *src, uint64_t len)
 {
 	uint64_t copied = 0;

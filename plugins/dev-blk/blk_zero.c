@@ -2,7 +2,7 @@
 /*
  * DISCARD and WRITE_ZEROES requests. Their data is a list of 16-byte segments
  * (sector, number of sectors, flags). Every segment is checked before any is
- * applied, so a bad request changes nothing.
+ * applied, so a request with an invalid segment changes nothing.
  */
 #define _GNU_SOURCE
 #include <endian.h>

@@ -56,7 +56,7 @@ static bool blk_should_stop_draining(struct smcore_device *dev)
 	return stop;
 }
 
-/* Serves chains until the queue is empty or broken, or a reset or destroy asks to stop. */
+/* Serves chains until the queue is empty or broken, or until a reset or destroy is requested. */
 static void blk_drain_queue(struct smcore_device *dev)
 {
 	while (!blk_should_stop_draining(dev)) {
@@ -183,7 +183,7 @@ static int blk_queue_notify(struct smcore_device *dev, uint16_t queue)
 	return 0;
 }
 
-/* Waits for the request in progress; chains the thread has not popped stay with the core. */
+/* Waits for the request in progress. Chains the thread has not popped stay with the core. */
 static int blk_reset(struct smcore_device *dev)
 {
 	pthread_mutex_lock(&dev->lock);

@@ -13,7 +13,6 @@
 /* Feature bits of the virtio 1.x block device. */
 #define VIRTIO_BLK_F_SEG_MAX 2
 #define VIRTIO_BLK_F_RO 5
-#define VIRTIO_BLK_F_BLK_SIZE 6
 #define VIRTIO_BLK_F_FLUSH 9
 #define VIRTIO_BLK_F_DISCARD 13
 #define VIRTIO_BLK_F_WRITE_ZEROES 14
@@ -84,8 +83,9 @@ struct smcore_device {
 };
 
 /*
- * Reads the device's config keys and opens its image. Reports a bad key with
- * host->config_error and returns its result; dev->fd may be open either way.
+ * Reads the device's config keys and opens its image. A bad key is reported
+ * with host->config_error, whose result is returned. dev->fd may be open
+ * after a failure too.
  */
 int blk_config__load(struct smcore_device *dev);
 
