@@ -35,11 +35,26 @@ watch_deadline() {
 	fi
 }
 
+# With SMCORE_TEST_RESULT_DIR set, each finished run is kept there under its
+# NAME, and a run that is already there is not repeated: a suite restarted
+# after its machine hung goes on where it stopped.
+SMCORE_TEST_RESULT_DIR=${SMCORE_TEST_RESULT_DIR:-}
+
 # run_capture NAME CMD...: runs CMD, stores stdout in $out, stderr in $err, status in $status.
 run_capture() {
 	local name=$1
 	shift
-	local out_file err_file pid watcher=""
+	local out_file err_file pid watcher="" kept=""
+	if [ -n "$SMCORE_TEST_RESULT_DIR" ]; then
+		kept=$SMCORE_TEST_RESULT_DIR/$(printf '%s' "$name" | tr -c 'A-Za-z0-9._-' '_')
+		if [ -f "$kept.status" ]; then
+			out=$(cat "$kept.out")
+			err=$(cat "$kept.err")
+			status=$(cat "$kept.status")
+			echo "--- $name: exit $status (kept from an earlier attempt)" >&2
+			return 0
+		fi
+	fi
 	out_file=$(mktemp)
 	err_file=$(mktemp)
 	set +e
@@ -58,6 +73,11 @@ run_capture() {
 	set -e
 	out=$(cat "$out_file")
 	err=$(cat "$err_file")
+	if [ -n "$kept" ]; then
+		cp "$out_file" "$kept.out"
+		cp "$err_file" "$kept.err"
+		echo "$status" >"$kept.status"
+	fi
 	rm -f "$out_file" "$err_file"
 	echo "--- $name: exit $status" >&2
 }
