@@ -83,7 +83,12 @@ static void reset_queues(struct virtio_mmio *t)
 	}
 }
 
-static void reset_device(struct virtio_mmio *t)
+/*
+ * The first half of a reset, under the lock: the registers clear, and the
+ * queues stop answering pops and pushes, so a device thread that is still
+ * serving a request cannot touch the rings again.
+ */
+static void begin_reset(struct virtio_mmio *t)
 {
 	t->status = 0;
 	t->driver_features = 0;
@@ -92,9 +97,22 @@ static void reset_device(struct virtio_mmio *t)
 	t->queue_sel = 0;
 	t->interrupt_status = 0;
 	update_irq(t);
-	reset_queues(t);
+	for (uint32_t i = 0; i < t->info.queues; i++)
+		t->queues[i].ready = false;
+}
+
+/*
+ * The second half, without the lock: the device waits for its own threads,
+ * which may need the lock to finish, and then the queues forget their rings.
+ * The vCPU that wrote the reset is blocked here until it completes.
+ */
+static void finish_reset(struct virtio_mmio *t)
+{
 	if (t->callbacks.reset && t->callbacks.reset(t->callbacks.opaque) < 0)
 		log_warning(LOG_SUBSYSTEM, "device at 0x%" PRIx64 ": reset failed", t->base);
+	pthread_mutex_lock(&t->lock);
+	reset_queues(t);
+	pthread_mutex_unlock(&t->lock);
 }
 
 int virtio_mmio__create(const struct smcore_device_info *info,
@@ -208,16 +226,18 @@ static bool accept_features(struct virtio_mmio *t)
 	return true;
 }
 
-static void write_status(struct virtio_mmio *t, uint32_t value)
+/* Returns true when the write began a reset, which the caller finishes without the lock. */
+static bool write_status(struct virtio_mmio *t, uint32_t value)
 {
 	if (value == 0) {
-		reset_device(t);
-		return;
+		begin_reset(t);
+		return true;
 	}
 	if ((value & VIRTIO_STATUS_FEATURES_OK) && !(t->status & VIRTIO_STATUS_FEATURES_OK) &&
 	    !accept_features(t))
 		value &= ~VIRTIO_STATUS_FEATURES_OK;
 	t->status = value | (t->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+	return false;
 }
 
 static void activate_queue(struct virtio_mmio *t, struct virtio_mmio_queue *queue)
@@ -290,7 +310,9 @@ static void write_queue_register(struct virtio_mmio *t, uint64_t offset, uint32_
 	}
 }
 
-/* Returns the queue to notify after the lock is released, or -1. */
+#define WRITE_RESET (-2) /* write_register() began a reset */
+
+/* Returns the queue to notify after the lock is released, WRITE_RESET, or -1. */
 static int write_register(struct virtio_mmio *t, uint64_t offset, uint32_t value)
 {
 	switch (offset) {
@@ -328,7 +350,8 @@ static int write_register(struct virtio_mmio *t, uint64_t offset, uint32_t value
 		update_irq(t);
 		break;
 	case VIRTIO_MMIO_STATUS:
-		write_status(t, value);
+		if (write_status(t, value))
+			return WRITE_RESET;
 		break;
 	default:
 		log_debug(LOG_SUBSYSTEM, "device at 0x%" PRIx64 ": write of unknown or read-only register 0x%" PRIx64,
@@ -389,6 +412,10 @@ static void mmio_write(void *opaque, uint64_t offset, const void *data, uint32_t
 	}
 	pthread_mutex_unlock(&t->lock);
 
+	if (notify == WRITE_RESET) {
+		finish_reset(t);
+		return;
+	}
 	/* Devices may do long work on a notification, so it runs without the lock. */
 	if (notify >= 0 && t->callbacks.queue_notify)
 		t->callbacks.queue_notify(t->callbacks.opaque, (uint16_t)notify);
@@ -445,6 +472,12 @@ int virtio_mmio__pop(struct virtio_mmio *transport, uint16_t queue, struct smcor
 	q = &transport->queues[queue];
 	was_broken = q->vq.broken;
 	ret = virtqueue__pop(&q->vq, transport->mem, chain, iov, max_iov, &err);
+	/*
+	 * An empty queue asks the driver to notify again (avail_event with event
+	 * index), then looks once more for a buffer that arrived meanwhile.
+	 */
+	if (ret == 0 && virtqueue__set_notify(&q->vq, transport->mem, true))
+		ret = virtqueue__pop(&q->vq, transport->mem, chain, iov, max_iov, &err);
 	if (ret < 0 && !was_broken) {
 		log_warning(LOG_SUBSYSTEM, "device at 0x%" PRIx64 ": %s, so the driver must reset the device",
 			    transport->base, err.message);

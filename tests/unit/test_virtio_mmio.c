@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The virtio-mmio register block, driven through its io_device_ops as a guest driver would. */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -33,6 +37,10 @@ struct device_stub {
 	int irq_level;
 	int irq_changes;
 	uint8_t config[8];
+	/* When set, the reset waits for another thread's push, as a device's I/O thread would. */
+	struct virtio_mmio *push_during_reset;
+	int push_result;
+	bool push_finished;
 };
 
 struct fixture {
@@ -50,9 +58,32 @@ static int stub_notify(void *opaque, uint16_t queue)
 	return 0;
 }
 
+static void *push_late(void *opaque)
+{
+	struct device_stub *stub = opaque;
+
+	stub->push_result = virtio_mmio__push(stub->push_during_reset, 0, 0, 512);
+	return NULL;
+}
+
 static int stub_reset(void *opaque)
 {
-	((struct device_stub *)opaque)->resets++;
+	struct device_stub *stub = opaque;
+	struct timespec deadline;
+	pthread_t thread;
+
+	stub->resets++;
+	if (!stub->push_during_reset)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 2;
+	assert_int_equal(pthread_create(&thread, NULL, push_late, stub), 0);
+	if (pthread_timedjoin_np(thread, NULL, &deadline) == 0) {
+		stub->push_finished = true;
+	} else {
+		/* Deadlocked on the transport lock: leave the thread, the test fails below. */
+		pthread_detach(thread);
+	}
 	return 0;
 }
 
@@ -378,6 +409,19 @@ static void reset_clears_state(void **state)
 	assert_int_equal(reg_read(f, VIRTIO_MMIO_QUEUE_READY), 1);
 }
 
+/* A device thread that finishes a request while the driver resets must not deadlock, nor push. */
+static void reset_lets_device_threads_finish(void **state)
+{
+	struct fixture *f = *state;
+
+	bring_up(f);
+	f->stub.push_during_reset = f->transport;
+	reg_write(f, VIRTIO_MMIO_STATUS, 0);
+	assert_true(f->stub.push_finished);
+	assert_int_equal(f->stub.push_result, -EINVAL);
+	assert_int_equal(reg_read(f, VIRTIO_MMIO_STATUS), 0);
+}
+
 static void config_generation_counts(void **state)
 {
 	struct fixture *f = *state;
@@ -485,6 +529,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(push_raises_used_interrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(broken_queue_needs_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(reset_clears_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(reset_lets_device_threads_finish, setup, teardown),
 		cmocka_unit_test_setup_teardown(config_generation_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(config_space_access, setup, teardown),
 		cmocka_unit_test_setup_teardown(bad_accesses_read_zero, setup, teardown),
