@@ -33,8 +33,8 @@ IMAGE_IMPORT_API char *image_import__default_cache_dir(void);
  * exists; cache_dir is created when missing. The check reads only the
  * image's index, manifest and config. Fills `root`, which the caller
  * releases with image_root__release.
- * Returns 0, or negative errno with a message naming the file and the fix;
- * on error nothing is left in the cache and `root` holds nothing to release.
+ * Returns 0, or negative errno with a message naming the file and the fix.
+ * On error nothing is left in the cache and `root` holds nothing to release.
  */
 IMAGE_IMPORT_API int image_import__cached(const char *source, const char *cache_dir,
 					  struct image_root *root, struct sm_error *err);
@@ -43,8 +43,8 @@ IMAGE_IMPORT_API int image_import__cached(const char *source, const char *cache_
  * Import `source` into the squashfs file `output`: apply the layers in order
  * to a temporary directory next to `output`, run mksquashfs on it and rename
  * the result over `output`. Fills `config` (layers empty) when not NULL.
- * Returns 0, or negative errno with a message naming the file and the fix;
- * on error `output` is unchanged and no temporary file remains.
+ * Returns 0, or negative errno with a message naming the file and the fix.
+ * On error `output` is unchanged and no temporary file remains.
  */
 IMAGE_IMPORT_API int image_import__to_file(const char *source, const char *output,
 					   struct oci_image *config, struct sm_error *err);

@@ -22,7 +22,6 @@
 #include "sha256.h"
 
 #define MAX_FILES 16
-#define MAX_LAYERS 4
 #define LAYER_BUFFER_SIZE (1u << 20)
 
 enum filter { FILTER_NONE, FILTER_GZIP, FILTER_ZSTD };
@@ -50,7 +49,7 @@ struct image_file {
 struct fixture {
 	char dir[64];
 	char source[128];
-	char out_dir[128];    /* holds the output and nothing else */
+	char out_dir[128];    /* contains only the output after an import */
 	char output[160];
 	char extract[128];    /* where unsquashfs -d extracts the image */
 	char outside[128];    /* an escaping entry would land here */
