@@ -157,12 +157,10 @@ static int walk_indirect(struct virtqueue *vq, const struct guest_memory *mem,
 	if (table_desc->len == 0 || table_desc->len % DESC_SIZE || entries > 65536)
 		return break_queue(vq, err, "indirect table length %u is not a non-zero multiple of %u up to 64 KiB entries",
 				   table_desc->len, DESC_SIZE);
-	if (table_desc->addr % 16 == 0)
-		table = guest_memory__hva(mem, table_desc->addr, table_desc->len);
-	else
-		table = NULL;
+	/* The table is read with memcpy, and drivers place it wherever kmalloc puts it. */
+	table = guest_memory__hva(mem, table_desc->addr, table_desc->len);
 	if (!table)
-		return break_queue(vq, err, "indirect table 0x%llx+0x%x is misaligned or not in guest RAM",
+		return break_queue(vq, err, "indirect table 0x%llx+0x%x is not in guest RAM",
 				   (unsigned long long)table_desc->addr, table_desc->len);
 
 	for (uint32_t visited = 0;; visited++) {

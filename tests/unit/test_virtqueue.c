@@ -331,6 +331,25 @@ static void indirect_chain_pops(void **state)
 	assert_int_equal(iov[2].device_writable, 1);
 }
 
+/* Linux puts indirect tables wherever kmalloc does, so 8-byte alignment must do. */
+static void indirect_table_at_8_bytes_pops(void **state)
+{
+	struct fixture *f = *state;
+	struct smcore_iovec iov[MAX_IOV];
+	struct smcore_chain chain;
+	struct sm_error err = { 0 };
+
+	write_desc(&f->mem, DESC_GPA, 1, TABLE_GPA + 8, 32, VIRTQ_DESC_F_INDIRECT, 0);
+	write_desc(&f->mem, TABLE_GPA + 8, 0, DATA_GPA, 16, VIRTQ_DESC_F_NEXT, 1);
+	write_desc(&f->mem, TABLE_GPA + 8, 1, DATA_GPA + 64, 1, VIRTQ_DESC_F_WRITE, 0);
+	publish(&f->mem, 1);
+
+	assert_int_equal(virtqueue__pop(&f->vq, &f->mem, &chain, iov, MAX_IOV, &err), 1);
+	assert_int_equal(chain.count, 2);
+	assert_ptr_equal(iov[1].base, guest_memory__hva(&f->mem, DATA_GPA + 64, 1));
+	assert_false(f->vq.broken);
+}
+
 static void push_writes_used_element(void **state)
 {
 	struct fixture *f = *state;
@@ -480,6 +499,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(empty_ring_pops_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(three_descriptor_chain_pops, setup, teardown),
 		cmocka_unit_test_setup_teardown(indirect_chain_pops, setup, teardown),
+		cmocka_unit_test_setup_teardown(indirect_table_at_8_bytes_pops, setup, teardown),
 		cmocka_unit_test_setup_teardown(push_writes_used_element, setup, teardown),
 		cmocka_unit_test_setup_teardown(indices_wrap_at_uint16, setup, teardown),
 		cmocka_unit_test_setup_teardown(no_interrupt_flag_suppresses, setup, teardown),
