@@ -7,6 +7,15 @@ smcore=$(realpath "$1")
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
+# The Debian image for the OCI checks is built and imported here on the
+# host: inside the emulated testbed the import would take minutes.
+if [ "$(id -u)" -eq 0 ]; then
+	"$root/tests/images/debian-oci" >/dev/null
+	"$smcore" image import "$(sed -n 's/^image = //p' "$root/configs/debian.ini")" >&2
+else
+	export SMCORE_TEST_DEBIAN=skip
+fi
+
 if [ -r /dev/kvm ] && "$smcore" probe >/dev/null 2>&1; then
 	echo "guest_boot: this host's KVM passes the probe; booting guests here" >&2
 	exec "$here/guest_checks.sh" "$smcore"

@@ -77,4 +77,51 @@ fi
 run_capture "baseline template" smcore --config "$hello" --set machine.cpu_template=baseline
 check "the baseline CPU template boots" [ "$status" -eq 0 ]
 
+# The Debian 12 OCI image that guest_boot.sh prepared (tests/images/debian-oci).
+debian=configs/debian.ini
+image=$(sed -n 's/^image = //p' "$debian")
+if [ "${SMCORE_TEST_DEBIAN:-}" = skip ]; then
+	echo "SKIP: the Debian image checks: guest_boot.sh could not build $image (it needs root)" >&2
+	finish
+	exit
+fi
+
+run_capture "debian version" smcore --config "$debian" -- cat /etc/debian_version
+check "the Debian image runs a command after --" [ "$status" -eq 0 ]
+check "it prints Debian's version from the image" matches "$(echo "$out" | tr -d '\r' | tail -n 1)" '^12\.[0-9]+$'
+
+run_capture "debian default command" smcore --config "$debian"
+check "the image's own command runs without --" [ "$status" -eq 0 ]
+check "it prints the image's os-release" contains "$out" 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"'
+
+run_capture "debian root is read-only below, writable above" smcore --config "$debian" -- \
+	sh -c 'echo changed > /etc/motd && cat /etc/motd && grep " / overlay " /proc/mounts | cut -d" " -f1-3 && id -un'
+check "the root overlay takes writes" [ "$status" -eq 0 ]
+check "a write to the root lands in the overlay" contains "$out" "changed"
+check "the root is an overlay" contains "$out" "overlay / overlay"
+check "the workload runs as root by default" [ "$(echo "$out" | tr -d '\r' | tail -n 1)" = root ]
+
+# A second, writable disk with an ext4 file system: written and synced in
+# the guest, then read back there and checked here.
+truncate -s 64M "$work/data.img"
+mke2fs -q -F -t ext4 "$work/data.img"
+printf '[machine]\nmemory = 512M\n\n[rootfs]\nimage = %s\n\n[device.data]\nplugin = dev-blk\npath = data.img\nserial = data-disk\n' \
+	"$image" >"$work/two-disks.ini"
+run_capture "second disk" smcore --config "$work/two-disks.ini" -- sh -c \
+	'mount /dev/vdb /mnt && echo "written in the guest" > /mnt/note && sync && umount /mnt &&
+	 mount -o ro /dev/vdb /mnt && cat /mnt/note && cat /sys/block/vdb/serial'
+check "the second disk run exits 0" [ "$status" -eq 0 ]
+check "the guest reads back what it wrote" contains "$out" "written in the guest"
+check "the second disk has its serial" contains "$out" "data-disk"
+check "the file is in the image on the host" [ "$(debugfs -R 'cat /note' "$work/data.img" 2>/dev/null)" = "written in the guest" ]
+
+printf '[machine]\nmemory = 512M\n\n[rootfs]\nimage = %s\n\n[device.data]\nplugin = dev-blk\npath = data.img\nreadonly = true\n' \
+	"$image" >"$work/readonly.ini"
+run_capture "read-only disk" smcore --config "$work/readonly.ini" -- sh -c \
+	'cat /sys/block/vdb/ro; mount -w /dev/vdb /mnt 2>/dev/null && echo "mounted read-write";
+	 mount -o ro /dev/vdb /mnt && cat /mnt/note'
+check "a read-only disk shows as read-only" [ "$(echo "$out" | tr -d '\r' | head -n 1)" = 1 ]
+check "a read-only disk cannot be mounted read-write" lacks "$out" "mounted read-write"
+check "a read-only disk still reads" contains "$out" "written in the guest"
+
 finish

@@ -101,6 +101,15 @@ contains() {
 	[[ "$1" == *"$2"* ]]
 }
 
+lacks() {
+	[[ "$1" != *"$2"* ]]
+}
+
+# matches TEXT REGEX: whether TEXT matches the extended regular expression.
+matches() {
+	[[ "$1" =~ $2 ]]
+}
+
 finish() {
 	echo "$((checks - failures)) passed, $failures failed" >&2
 	[ "$failures" -eq 0 ]
