@@ -5,7 +5,6 @@
 #include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -19,31 +18,12 @@
 #include <cmocka.h>
 
 #include "image_import.h"
+#include "oci_fixtures.h"
 #include "sha256.h"
-
-#define MAX_FILES 16
-#define LAYER_BUFFER_SIZE (1u << 20)
-
-enum filter { FILTER_NONE, FILTER_GZIP, FILTER_ZSTD };
-
-struct layer_entry {
-	const char *path;
-	mode_t type;            /* AE_IFREG, AE_IFDIR, ... */
-	mode_t perm;
-	const char *data;       /* file contents, or the symlink target */
-	const char *hard_link;  /* hard link target, or NULL */
-	unsigned int uid, gid;
-};
 
 struct layer {
 	const struct layer_entry *entries;
 	size_t count;
-};
-
-struct image_file {
-	char name[128];
-	char *data;
-	size_t size;
 };
 
 struct fixture {
@@ -53,8 +33,7 @@ struct fixture {
 	char output[160];
 	char extract[128];    /* where unsquashfs -d extracts the image */
 	char outside[128];    /* an escaping entry would land here */
-	struct image_file files[MAX_FILES];
-	size_t file_count;
+	struct image_files image;
 	char manifest_hex[65];
 };
 
@@ -98,74 +77,6 @@ static const struct layer merged_layers[] = {
 	{ upper_entries, sizeof(upper_entries) / sizeof(upper_entries[0]) },
 };
 
-/* Write `entries` as a tar layer in memory with `filter`; the caller frees the result. */
-static void *make_layer(enum filter filter, const struct layer_entry *entries, size_t count,
-			size_t *size)
-{
-	char *buffer = malloc(LAYER_BUFFER_SIZE);
-	struct archive *archive = archive_write_new();
-	struct archive_entry *entry = archive_entry_new();
-
-	assert_non_null(buffer);
-	assert_int_equal(archive_write_set_format_pax_restricted(archive), ARCHIVE_OK);
-	if (filter == FILTER_GZIP)
-		assert_int_equal(archive_write_add_filter_gzip(archive), ARCHIVE_OK);
-	else if (filter == FILTER_ZSTD)
-		assert_int_equal(archive_write_add_filter_zstd(archive), ARCHIVE_OK);
-	assert_int_equal(archive_write_open_memory(archive, buffer, LAYER_BUFFER_SIZE, size), ARCHIVE_OK);
-
-	for (size_t i = 0; i < count; i++) {
-		const struct layer_entry *item = &entries[i];
-		size_t data_size = item->type == AE_IFREG && item->data && !item->hard_link ?
-					   strlen(item->data) : 0;
-
-		archive_entry_clear(entry);
-		archive_entry_set_pathname(entry, item->path);
-		archive_entry_set_filetype(entry, item->type);
-		archive_entry_set_perm(entry, item->perm ? item->perm : 0644);
-		archive_entry_set_uid(entry, item->uid);
-		archive_entry_set_gid(entry, item->gid);
-		archive_entry_set_mtime(entry, 1000000000, 0);
-		archive_entry_set_size(entry, (la_int64_t)data_size);
-		if (item->type == AE_IFLNK)
-			archive_entry_set_symlink(entry, item->data);
-		if (item->hard_link)
-			archive_entry_set_hardlink(entry, item->hard_link);
-		assert_int_equal(archive_write_header(archive, entry), ARCHIVE_OK);
-		if (data_size > 0)
-			assert_int_equal(archive_write_data(archive, item->data, data_size),
-					 (la_ssize_t)data_size);
-	}
-	assert_int_equal(archive_write_close(archive), ARCHIVE_OK);
-	archive_write_free(archive);
-	archive_entry_free(entry);
-	return buffer;
-}
-
-static void add_file(struct fixture *fixture, const char *name, const void *data, size_t size)
-{
-	struct image_file *file = &fixture->files[fixture->file_count++];
-
-	assert_true(fixture->file_count <= MAX_FILES);
-	snprintf(file->name, sizeof(file->name), "%s", name);
-	file->data = malloc(size + 1);
-	assert_non_null(file->data);
-	memcpy(file->data, data, size);
-	file->size = size;
-}
-
-/* Add `data` as a content-addressed blob; writes "sha256:HEX" to `digest`. */
-static void add_blob(struct fixture *fixture, const void *data, size_t size, char digest[72])
-{
-	char hex[65];
-	char name[128];
-
-	sha256__hex(data, size, hex);
-	snprintf(name, sizeof(name), "blobs/sha256/%s", hex);
-	snprintf(digest, 72, "sha256:%s", hex);
-	add_file(fixture, name, data, size);
-}
-
 static const char *layer_media_type(enum filter filter)
 {
 	if (filter == FILTER_GZIP)
@@ -184,8 +95,8 @@ static void build_oci(struct fixture *fixture, enum filter filter, const struct 
 	const char *layout = "{\"imageLayoutVersion\": \"1.0.0\"}";
 	int length;
 
-	add_file(fixture, "oci-layout", layout, strlen(layout));
-	add_blob(fixture, config_json, strlen(config_json), config_digest);
+	add_file(&fixture->image, "oci-layout", layout, strlen(layout));
+	add_blob(&fixture->image, config_json, strlen(config_json), config_digest);
 	length = snprintf(manifest, sizeof(manifest),
 			  "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
 			  "\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
@@ -195,14 +106,14 @@ static void build_oci(struct fixture *fixture, enum filter filter, const struct 
 		size_t size;
 		void *data = make_layer(filter, layers[i].entries, layers[i].count, &size);
 
-		add_blob(fixture, data, size, layer_digest);
+		add_blob(&fixture->image, data, size, layer_digest);
 		free(data);
 		length += snprintf(manifest + length, sizeof(manifest) - (size_t)length,
 				   "%s{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu}",
 				   i ? "," : "", layer_media_type(filter), layer_digest, size);
 	}
 	snprintf(manifest + length, sizeof(manifest) - (size_t)length, "]}");
-	add_blob(fixture, manifest, strlen(manifest), manifest_digest);
+	add_blob(&fixture->image, manifest, strlen(manifest), manifest_digest);
 	memcpy(fixture->manifest_hex, manifest_digest + 7, 65);
 
 	snprintf(index, sizeof(index),
@@ -210,7 +121,7 @@ static void build_oci(struct fixture *fixture, enum filter filter, const struct 
 		 "\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
 		 "\"platform\":{\"architecture\":\"amd64\",\"os\":\"linux\"}}]}",
 		 manifest_digest, strlen(manifest));
-	add_file(fixture, "index.json", index, strlen(index));
+	add_file(&fixture->image, "index.json", index, strlen(index));
 }
 
 /* Fill `fixture` with the files of a `docker save` archive holding `layers`. */
@@ -222,7 +133,7 @@ static void build_docker(struct fixture *fixture, enum filter filter, const stru
 
 	sha256__hex(config_json, strlen(config_json), config_hex);
 	snprintf(name, sizeof(name), "%s.json", config_hex);
-	add_file(fixture, name, config_json, strlen(config_json));
+	add_file(&fixture->image, name, config_json, strlen(config_json));
 	length = snprintf(manifest, sizeof(manifest),
 			  "[{\"Config\":\"%s.json\",\"RepoTags\":[\"example:latest\"],\"Layers\":[",
 			  config_hex);
@@ -231,57 +142,14 @@ static void build_docker(struct fixture *fixture, enum filter filter, const stru
 		void *data = make_layer(filter, layers[i].entries, layers[i].count, &size);
 
 		snprintf(name, sizeof(name), "layer%zu/layer.tar", i);
-		add_file(fixture, name, data, size);
+		add_file(&fixture->image, name, data, size);
 		free(data);
 		length += snprintf(manifest + length, sizeof(manifest) - (size_t)length, "%s\"%s\"",
 				   i ? "," : "", name);
 	}
 	snprintf(manifest + length, sizeof(manifest) - (size_t)length, "]}]");
-	add_file(fixture, "manifest.json", manifest, strlen(manifest));
+	add_file(&fixture->image, "manifest.json", manifest, strlen(manifest));
 	sha256__hex(manifest, strlen(manifest), fixture->manifest_hex);
-}
-
-static void write_directory(struct fixture *fixture)
-{
-	char path[512];
-
-	assert_int_equal(mkdir(fixture->source, 0755), 0);
-	snprintf(path, sizeof(path), "%s/blobs", fixture->source);
-	assert_int_equal(mkdir(path, 0755), 0);
-	snprintf(path, sizeof(path), "%s/blobs/sha256", fixture->source);
-	assert_int_equal(mkdir(path, 0755), 0);
-	for (size_t i = 0; i < fixture->file_count; i++) {
-		FILE *file;
-
-		snprintf(path, sizeof(path), "%s/%s", fixture->source, fixture->files[i].name);
-		file = fopen(path, "w");
-		assert_non_null(file);
-		assert_int_equal(fwrite(fixture->files[i].data, 1, fixture->files[i].size, file),
-				 fixture->files[i].size);
-		fclose(file);
-	}
-}
-
-static void write_tar(struct fixture *fixture)
-{
-	struct archive *archive = archive_write_new();
-	struct archive_entry *entry = archive_entry_new();
-
-	assert_int_equal(archive_write_set_format_pax_restricted(archive), ARCHIVE_OK);
-	assert_int_equal(archive_write_open_filename(archive, fixture->source), ARCHIVE_OK);
-	for (size_t i = 0; i < fixture->file_count; i++) {
-		archive_entry_clear(entry);
-		archive_entry_set_pathname(entry, fixture->files[i].name);
-		archive_entry_set_filetype(entry, AE_IFREG);
-		archive_entry_set_perm(entry, 0644);
-		archive_entry_set_size(entry, (la_int64_t)fixture->files[i].size);
-		assert_int_equal(archive_write_header(archive, entry), ARCHIVE_OK);
-		assert_int_equal(archive_write_data(archive, fixture->files[i].data, fixture->files[i].size),
-				 (la_ssize_t)fixture->files[i].size);
-	}
-	assert_int_equal(archive_write_close(archive), ARCHIVE_OK);
-	archive_write_free(archive);
-	archive_entry_free(entry);
 }
 
 /* Write an image of `format` holding `layers` to fixture->source. */
@@ -293,23 +161,16 @@ static void write_image(struct fixture *fixture, enum oci_image_format format, e
 	else
 		build_oci(fixture, filter, layers, layer_count);
 	if (format == OCI_IMAGE_LAYOUT)
-		write_directory(fixture);
+		write_directory(&fixture->image, fixture->source);
 	else
-		write_tar(fixture);
-}
-
-static int remove_path(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
+		write_tar(&fixture->image, fixture->source, "");
 }
 
 static void reset_fixture(struct fixture *fixture)
 {
-	for (size_t i = 0; i < fixture->file_count; i++)
-		free(fixture->files[i].data);
-	fixture->file_count = 0;
-	nftw(fixture->source, remove_path, 16, FTW_DEPTH | FTW_PHYS);
-	nftw(fixture->extract, remove_path, 16, FTW_DEPTH | FTW_PHYS);
+	free_image_files(&fixture->image);
+	remove_tree(fixture->source);
+	remove_tree(fixture->extract);
 	unlink(fixture->output);
 }
 
@@ -336,7 +197,7 @@ static int teardown(void **state)
 	struct fixture *fixture = *state;
 
 	reset_fixture(fixture);
-	nftw(fixture->dir, remove_path, 16, FTW_DEPTH | FTW_PHYS);
+	remove_tree(fixture->dir);
 	free(fixture);
 	return 0;
 }
@@ -354,15 +215,6 @@ static size_t count_entries(const char *dir)
 			count++;
 	closedir(stream);
 	return count;
-}
-
-static bool exists(const char *dir, const char *name)
-{
-	char path[512];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	return lstat(path, &st) == 0;
 }
 
 /* Run `unsquashfs -lln` on `image` and return its output; the caller frees it. */
@@ -561,10 +413,10 @@ static void dot_dot_layer_rejected(void **state)
 	assert_non_null(strstr(err.message, fixture->source));
 	assert_non_null(strstr(err.message, "layer 2/2"));
 	assert_non_null(strstr(err.message, "entry ../escape"));
-	assert_false(exists(fixture->out_dir, "root.squashfs"));
+	assert_false(exists_in(fixture->out_dir, "root.squashfs"));
 	assert_int_equal(count_entries(fixture->out_dir), 0);
-	assert_false(exists(fixture->dir, "escape"));
-	assert_false(exists(fixture->out_dir, "../escape"));
+	assert_false(exists_in(fixture->dir, "escape"));
+	assert_false(exists_in(fixture->out_dir, "../escape"));
 }
 
 static void symlinked_escape_rejected(void **state)
@@ -612,10 +464,10 @@ static void cache_hit_skips_import(void **state)
 	assert_int_equal(stat(first.path, &before), 0);
 
 	/* A second import would need the layer blobs and mksquashfs; neither is there now. */
-	for (size_t i = 0; i < fixture->file_count; i++) {
-		if (strncmp(fixture->files[i].name, "blobs/", 6) == 0 &&
-		    fixture->files[i].data[0] != '{') {
-			snprintf(blob, sizeof(blob), "%s/%s", fixture->source, fixture->files[i].name);
+	for (size_t i = 0; i < fixture->image.count; i++) {
+		if (strncmp(fixture->image.files[i].name, "blobs/", 6) == 0 &&
+		    fixture->image.files[i].data[0] != '{') {
+			snprintf(blob, sizeof(blob), "%s/%s", fixture->source, fixture->image.files[i].name);
 			assert_int_equal(unlink(blob), 0);
 		}
 	}
@@ -753,7 +605,7 @@ static void unknown_format_reported(void **state)
 	assert_int_equal(image_import__cached(fixture->source, cache, &root, &err), -EINVAL);
 	assert_non_null(strstr(err.message, fixture->source));
 	assert_non_null(strstr(err.message, "without oci-layout and index.json"));
-	assert_false(exists(fixture->dir, "cache"));
+	assert_false(exists_in(fixture->dir, "cache"));
 }
 
 static void missing_output_directory_reported(void **state)
@@ -767,7 +619,7 @@ static void missing_output_directory_reported(void **state)
 	assert_int_equal(image_import__to_file(fixture->source, output, NULL, &err), -ENOENT);
 	assert_non_null(strstr(err.message, output));
 	assert_non_null(strstr(err.message, "the output directory must exist and be writable"));
-	assert_false(exists(fixture->dir, "missing"));
+	assert_false(exists_in(fixture->dir, "missing"));
 }
 
 static void default_cache_dir_chosen(void **state)

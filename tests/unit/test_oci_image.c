@@ -4,7 +4,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -17,25 +16,16 @@
 
 #include <cmocka.h>
 
+#include "oci_fixtures.h"
 #include "oci_image.h"
 #include "oci_layers.h"
 
-#define MAX_FILES 16
-
-struct image_file {
-	char name[128];
-	char *data;
-	size_t size;
-};
-
-/* An image as a list of files, written out as a directory or a tar. */
 struct fixture {
 	char dir[64];
 	char source[128];
 	char work[128];
 	char root[128];
-	struct image_file files[MAX_FILES];
-	size_t file_count;
+	struct image_files image;
 	char manifest_hex[65];
 };
 
@@ -46,69 +36,12 @@ static const char config_json[] =
 	"\"WorkingDir\":\"/srv\",\"User\":\"1000:1000\"},"
 	"\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}";
 
-static void sha256_of(const void *data, size_t size, char hex[65])
-{
-	char path[] = "/tmp/smcore-oci-digest-XXXXXX";
-	char command[128];
-	int fd = mkstemp(path);
-	FILE *pipe;
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, size), (ssize_t)size);
-	close(fd);
-	snprintf(command, sizeof(command), "sha256sum %s", path);
-	pipe = popen(command, "r");
-	assert_non_null(pipe);
-	assert_int_equal(fscanf(pipe, "%64s", hex), 1);
-	pclose(pipe);
-	unlink(path);
-}
-
-static void add_file(struct fixture *fixture, const char *name, const void *data, size_t size)
-{
-	struct image_file *file = &fixture->files[fixture->file_count++];
-
-	assert_true(fixture->file_count <= MAX_FILES);
-	snprintf(file->name, sizeof(file->name), "%s", name);
-	file->data = malloc(size + 1);
-	assert_non_null(file->data);
-	memcpy(file->data, data, size);
-	file->size = size;
-}
-
-/* Add `data` as a blob; writes "sha256:HEX" to `digest`. */
-static void add_blob(struct fixture *fixture, const void *data, size_t size, char digest[72])
-{
-	char hex[65];
-	char name[128];
-
-	sha256_of(data, size, hex);
-	snprintf(name, sizeof(name), "blobs/sha256/%s", hex);
-	snprintf(digest, 72, "sha256:%s", hex);
-	add_file(fixture, name, data, size);
-}
-
 /* Build a layer tar in memory with one file `name` containing `content`. */
-static void *make_layer(const char *name, const char *content, size_t *size)
+static void *make_file_layer(const char *name, const char *content, size_t *size)
 {
-	size_t capacity = 64 * 1024;
-	char *buffer = malloc(capacity);
-	struct archive *archive = archive_write_new();
-	struct archive_entry *entry = archive_entry_new();
+	const struct layer_entry entry = { .path = name, .type = AE_IFREG, .data = content };
 
-	assert_non_null(buffer);
-	archive_write_set_format_pax_restricted(archive);
-	assert_int_equal(archive_write_open_memory(archive, buffer, capacity, size), ARCHIVE_OK);
-	archive_entry_set_pathname(entry, name);
-	archive_entry_set_filetype(entry, AE_IFREG);
-	archive_entry_set_perm(entry, 0644);
-	archive_entry_set_size(entry, (la_int64_t)strlen(content));
-	assert_int_equal(archive_write_header(archive, entry), ARCHIVE_OK);
-	assert_int_equal(archive_write_data(archive, content, strlen(content)), (la_ssize_t)strlen(content));
-	assert_int_equal(archive_write_close(archive), ARCHIVE_OK);
-	archive_write_free(archive);
-	archive_entry_free(entry);
-	return buffer;
+	return make_layer(FILTER_NONE, &entry, 1, size);
 }
 
 /* Fill `fixture` with an OCI layout: an index with an arm64 and an amd64 manifest. */
@@ -117,14 +50,14 @@ static void build_oci_layout(struct fixture *fixture, const char *config, bool w
 	char config_digest[72], layer1[72], layer2[72], manifest_digest[72];
 	char manifest[2048], index[2048];
 	size_t size1, size2;
-	void *data1 = make_layer("etc/first", "one", &size1);
-	void *data2 = make_layer("etc/second", "two", &size2);
+	void *data1 = make_file_layer("etc/first", "one", &size1);
+	void *data2 = make_file_layer("etc/second", "two", &size2);
 	const char *layout = "{\"imageLayoutVersion\": \"1.0.0\"}";
 
-	add_file(fixture, "oci-layout", layout, strlen(layout));
-	add_blob(fixture, config, strlen(config), config_digest);
-	add_blob(fixture, data1, size1, layer1);
-	add_blob(fixture, data2, size2, layer2);
+	add_file(&fixture->image, "oci-layout", layout, strlen(layout));
+	add_blob(&fixture->image, config, strlen(config), config_digest);
+	add_blob(&fixture->image, data1, size1, layer1);
+	add_blob(&fixture->image, data2, size2, layer2);
 	free(data1);
 	free(data2);
 
@@ -135,7 +68,7 @@ static void build_oci_layout(struct fixture *fixture, const char *config, bool w
 		 "{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"%s\",\"size\":%zu},"
 		 "{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"%s\",\"size\":%zu}]}",
 		 config_digest, strlen(config), layer1, size1, layer2, size2);
-	add_blob(fixture, manifest, strlen(manifest), manifest_digest);
+	add_blob(&fixture->image, manifest, strlen(manifest), manifest_digest);
 	memcpy(fixture->manifest_hex, manifest_digest + 7, 65);
 
 	/* The arm64 manifest's blob does not exist, so reading it would fail the test. */
@@ -146,7 +79,7 @@ static void build_oci_layout(struct fixture *fixture, const char *config, bool w
 		 "    {\"mediaType\": \"application/vnd.oci.image.manifest.v1+json\", \"digest\": \"%s\", "
 		 "\"size\": %zu, \"platform\": {\"architecture\": \"%s\", \"os\": \"linux\"}}\n  ]\n}\n",
 		 0, manifest_digest, strlen(manifest), with_amd64 ? "amd64" : "s390x");
-	add_file(fixture, "index.json", index, strlen(index));
+	add_file(&fixture->image, "index.json", index, strlen(index));
 }
 
 static void build_docker_archive(struct fixture *fixture)
@@ -154,75 +87,24 @@ static void build_docker_archive(struct fixture *fixture)
 	char config_hex[65];
 	char name[128], manifest[1024];
 	size_t size1, size2;
-	void *data1 = make_layer("etc/first", "one", &size1);
-	void *data2 = make_layer("etc/second", "two", &size2);
+	void *data1 = make_file_layer("etc/first", "one", &size1);
+	void *data2 = make_file_layer("etc/second", "two", &size2);
 	const char *repositories = "{\"example\":{\"latest\":\"abc\"}}";
 
-	sha256_of(config_json, strlen(config_json), config_hex);
+	sha256__hex(config_json, strlen(config_json), config_hex);
 	snprintf(name, sizeof(name), "%s.json", config_hex);
-	add_file(fixture, name, config_json, strlen(config_json));
-	add_file(fixture, "aaaa/layer.tar", data1, size1);
-	add_file(fixture, "bbbb/layer.tar", data2, size2);
-	add_file(fixture, "repositories", repositories, strlen(repositories));
+	add_file(&fixture->image, name, config_json, strlen(config_json));
+	add_file(&fixture->image, "aaaa/layer.tar", data1, size1);
+	add_file(&fixture->image, "bbbb/layer.tar", data2, size2);
+	add_file(&fixture->image, "repositories", repositories, strlen(repositories));
 	free(data1);
 	free(data2);
 	snprintf(manifest, sizeof(manifest),
 		 "[{\"Config\":\"%s.json\",\"RepoTags\":[\"example:latest\"],"
 		 "\"Layers\":[\"aaaa/layer.tar\",\"bbbb/layer.tar\"]}]",
 		 config_hex);
-	add_file(fixture, "manifest.json", manifest, strlen(manifest));
-	sha256_of(manifest, strlen(manifest), fixture->manifest_hex);
-}
-
-static void write_directory(struct fixture *fixture)
-{
-	char path[512];
-
-	assert_int_equal(mkdir(fixture->source, 0755), 0);
-	snprintf(path, sizeof(path), "%s/blobs", fixture->source);
-	assert_int_equal(mkdir(path, 0755), 0);
-	snprintf(path, sizeof(path), "%s/blobs/sha256", fixture->source);
-	assert_int_equal(mkdir(path, 0755), 0);
-	for (size_t i = 0; i < fixture->file_count; i++) {
-		FILE *file;
-
-		snprintf(path, sizeof(path), "%s/%s", fixture->source, fixture->files[i].name);
-		file = fopen(path, "w");
-		assert_non_null(file);
-		assert_int_equal(fwrite(fixture->files[i].data, 1, fixture->files[i].size, file),
-				 fixture->files[i].size);
-		fclose(file);
-	}
-}
-
-static void write_tar(struct fixture *fixture, const char *prefix)
-{
-	struct archive *archive = archive_write_new();
-	struct archive_entry *entry = archive_entry_new();
-
-	archive_write_set_format_pax_restricted(archive);
-	assert_int_equal(archive_write_open_filename(archive, fixture->source), ARCHIVE_OK);
-	for (size_t i = 0; i < fixture->file_count; i++) {
-		char name[256];
-
-		snprintf(name, sizeof(name), "%s%s", prefix, fixture->files[i].name);
-		archive_entry_clear(entry);
-		archive_entry_set_pathname(entry, name);
-		archive_entry_set_filetype(entry, AE_IFREG);
-		archive_entry_set_perm(entry, 0644);
-		archive_entry_set_size(entry, (la_int64_t)fixture->files[i].size);
-		assert_int_equal(archive_write_header(archive, entry), ARCHIVE_OK);
-		assert_int_equal(archive_write_data(archive, fixture->files[i].data, fixture->files[i].size),
-				 (la_ssize_t)fixture->files[i].size);
-	}
-	assert_int_equal(archive_write_close(archive), ARCHIVE_OK);
-	archive_write_free(archive);
-	archive_entry_free(entry);
-}
-
-static int remove_path(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
+	add_file(&fixture->image, "manifest.json", manifest, strlen(manifest));
+	sha256__hex(manifest, strlen(manifest), fixture->manifest_hex);
 }
 
 static int setup(void **state)
@@ -245,25 +127,10 @@ static int teardown(void **state)
 {
 	struct fixture *fixture = *state;
 
-	for (size_t i = 0; i < fixture->file_count; i++)
-		free(fixture->files[i].data);
-	nftw(fixture->dir, remove_path, 16, FTW_DEPTH | FTW_PHYS);
+	free_image_files(&fixture->image);
+	remove_tree(fixture->dir);
 	free(fixture);
 	return 0;
-}
-
-static void assert_file_contains(const char *dir, const char *name, const char *expected)
-{
-	char path[512];
-	char data[64] = { 0 };
-	FILE *file;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	file = fopen(path, "r");
-	assert_non_null(file);
-	assert_int_equal(fread(data, 1, sizeof(data) - 1, file), strlen(expected));
-	fclose(file);
-	assert_string_equal(data, expected);
 }
 
 /* Check the config fields and apply both layers to check their order and content. */
@@ -299,7 +166,7 @@ static void oci_layout_read(void **state)
 	enum oci_image_format format;
 
 	build_oci_layout(fixture, config_json, true);
-	write_directory(fixture);
+	write_directory(&fixture->image, fixture->source);
 	assert_int_equal(oci_image__detect(fixture->source, &format, &err), 0);
 	assert_int_equal(format, OCI_IMAGE_LAYOUT);
 	assert_int_equal(oci_image__open(fixture->source, NULL, &image, &err), 0);
@@ -316,7 +183,7 @@ static void oci_archive_read(void **state)
 	struct oci_image image;
 
 	build_oci_layout(fixture, config_json, true);
-	write_tar(fixture, "./");
+	write_tar(&fixture->image, fixture->source, "./");
 	assert_int_equal(oci_image__open(fixture->source, fixture->work, &image, &err), 0);
 	assert_int_equal(image.format, OCI_IMAGE_ARCHIVE);
 	assert_non_null(strstr(image.layers[0], fixture->work));
@@ -331,7 +198,7 @@ static void docker_archive_read(void **state)
 	struct oci_image image;
 
 	build_docker_archive(fixture);
-	write_tar(fixture, "");
+	write_tar(&fixture->image, fixture->source, "");
 	assert_int_equal(oci_image__open(fixture->source, fixture->work, &image, &err), 0);
 	assert_int_equal(image.format, OCI_IMAGE_DOCKER_ARCHIVE);
 	assert_string_equal(oci_image__format_name(image.format), "docker-archive");
@@ -352,17 +219,11 @@ static void write_docker_archive_with_link(struct fixture *fixture, const char *
 	archive_entry_set_perm(entry, 0777);
 	archive_entry_set_symlink(entry, link_target);
 	assert_int_equal(archive_write_header(archive, entry), ARCHIVE_OK);
-	for (size_t i = 0; i < fixture->file_count; i++) {
-		if (strcmp(fixture->files[i].name, "bbbb/layer.tar") == 0)
-			continue;
-		archive_entry_clear(entry);
-		archive_entry_set_pathname(entry, fixture->files[i].name);
-		archive_entry_set_filetype(entry, AE_IFREG);
-		archive_entry_set_perm(entry, 0644);
-		archive_entry_set_size(entry, (la_int64_t)fixture->files[i].size);
-		assert_int_equal(archive_write_header(archive, entry), ARCHIVE_OK);
-		assert_int_equal(archive_write_data(archive, fixture->files[i].data, fixture->files[i].size),
-				 (la_ssize_t)fixture->files[i].size);
+	for (size_t i = 0; i < fixture->image.count; i++) {
+		const struct image_file *file = &fixture->image.files[i];
+
+		if (strcmp(file->name, "bbbb/layer.tar") != 0)
+			write_tar_file(archive, entry, file->name, file);
 	}
 	assert_int_equal(archive_write_close(archive), ARCHIVE_OK);
 	archive_write_free(archive);
@@ -403,7 +264,7 @@ static void config_without_fields(void **state)
 	struct oci_image image;
 
 	build_oci_layout(fixture, "{\"config\":{\"Env\":null}}", true);
-	write_directory(fixture);
+	write_directory(&fixture->image, fixture->source);
 	assert_int_equal(oci_image__open(fixture->source, NULL, &image, &err), 0);
 	assert_null(image.entrypoint[0]);
 	assert_null(image.cmd[0]);
@@ -420,7 +281,7 @@ static void no_amd64_manifest_rejected(void **state)
 	struct oci_image image;
 
 	build_oci_layout(fixture, config_json, false);
-	write_directory(fixture);
+	write_directory(&fixture->image, fixture->source);
 	assert_int_equal(oci_image__open(fixture->source, NULL, &image, &err), -ENOENT);
 	assert_non_null(strstr(err.message, "linux/amd64"));
 	assert_non_null(strstr(err.message, "index.json"));
@@ -434,11 +295,11 @@ static void config_digest_mismatch_rejected(void **state)
 
 	build_oci_layout(fixture, config_json, true);
 	/* The second file is the config blob; changing one byte breaks its digest. */
-	fixture->files[1].data[2] = 'X';
-	write_directory(fixture);
+	fixture->image.files[1].data[2] = 'X';
+	write_directory(&fixture->image, fixture->source);
 	assert_int_equal(oci_image__open(fixture->source, NULL, &image, &err), -EINVAL);
 	assert_non_null(strstr(err.message, "digest mismatch"));
-	assert_non_null(strstr(err.message, fixture->files[1].name));
+	assert_non_null(strstr(err.message, fixture->image.files[1].name));
 }
 
 static void layer_digest_mismatch_rejected(void **state)
@@ -449,18 +310,18 @@ static void layer_digest_mismatch_rejected(void **state)
 
 	build_oci_layout(fixture, config_json, true);
 	/* The fourth file is the second layer blob. */
-	fixture->files[3].data[0] = 'X';
-	write_directory(fixture);
+	fixture->image.files[3].data[0] = 'X';
+	write_directory(&fixture->image, fixture->source);
 	assert_int_equal(oci_image__open(fixture->source, NULL, &image, &err), -EINVAL);
 	assert_non_null(strstr(err.message, "digest mismatch"));
-	assert_non_null(strstr(err.message, fixture->files[3].name));
+	assert_non_null(strstr(err.message, fixture->image.files[3].name));
 
 	sm_error__clear(&err);
 	snprintf(fixture->source, sizeof(fixture->source), "%s/image.tar", fixture->dir);
-	write_tar(fixture, "");
+	write_tar(&fixture->image, fixture->source, "");
 	assert_int_equal(oci_image__open(fixture->source, fixture->work, &image, &err), -EINVAL);
 	assert_non_null(strstr(err.message, "digest mismatch"));
-	assert_non_null(strstr(err.message, fixture->files[3].name));
+	assert_non_null(strstr(err.message, fixture->image.files[3].name));
 }
 
 static void invalid_json_rejected(void **state)
@@ -499,7 +360,7 @@ static void invalid_json_rejected(void **state)
 		FILE *file;
 
 		build_oci_layout(fixture, config_json, true);
-		write_directory(fixture);
+		write_directory(&fixture->image, fixture->source);
 		snprintf(path, sizeof(path), "%s/index.json", fixture->source);
 		file = fopen(path, "w");
 		assert_non_null(file);
@@ -525,9 +386,9 @@ static void nested_index_followed(void **state)
 	char outer[512];
 
 	build_oci_layout(fixture, config_json, true);
-	index = &fixture->files[fixture->file_count - 1];
+	index = &fixture->image.files[fixture->image.count - 1];
 	assert_string_equal(index->name, "index.json");
-	add_blob(fixture, index->data, index->size, inner_digest);
+	add_blob(&fixture->image, index->data, index->size, inner_digest);
 	snprintf(outer, sizeof(outer),
 		 "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":"
 		 "\"application/vnd.oci.image.index.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
@@ -536,7 +397,7 @@ static void nested_index_followed(void **state)
 	free(index->data);
 	index->data = strdup(outer);
 	index->size = strlen(outer);
-	write_directory(fixture);
+	write_directory(&fixture->image, fixture->source);
 
 	assert_int_equal(oci_image__open(fixture->source, NULL, &image, &err), 0);
 	assert_image(fixture, &image);
@@ -552,7 +413,7 @@ static void descriptor_size_mismatch_rejected(void **state)
 	FILE *file;
 
 	build_oci_layout(fixture, config_json, true);
-	write_directory(fixture);
+	write_directory(&fixture->image, fixture->source);
 	snprintf(path, sizeof(path), "%s/index.json", fixture->source);
 	file = fopen(path, "w");
 	assert_non_null(file);
@@ -572,7 +433,7 @@ static void bad_digest_rejected(void **state)
 	FILE *file;
 
 	build_oci_layout(fixture, config_json, true);
-	write_directory(fixture);
+	write_directory(&fixture->image, fixture->source);
 	snprintf(path, sizeof(path), "%s/index.json", fixture->source);
 	file = fopen(path, "w");
 	assert_non_null(file);
@@ -594,8 +455,8 @@ static void unknown_source_rejected(void **state)
 	assert_int_equal(oci_image__open("/nonexistent/image", NULL, &image, &err), -ENOENT);
 	assert_non_null(strstr(err.message, "/nonexistent/image"));
 
-	add_file(fixture, "hello.txt", "hi", 2);
-	write_tar(fixture, "");
+	add_file(&fixture->image, "hello.txt", "hi", 2);
+	write_tar(&fixture->image, fixture->source, "");
 	assert_int_equal(oci_image__detect(fixture->source, &format, &err), -EINVAL);
 	assert_non_null(strstr(err.message, "manifest.json"));
 }

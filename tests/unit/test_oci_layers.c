@@ -4,7 +4,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -19,20 +18,8 @@
 
 #include <cmocka.h>
 
+#include "oci_fixtures.h"
 #include "oci_layers.h"
-
-enum filter { FILTER_NONE, FILTER_GZIP, FILTER_ZSTD };
-
-struct layer_entry {
-	const char *path;
-	mode_t type;            /* AE_IFREG, AE_IFDIR, ... */
-	mode_t perm;
-	const char *data;       /* file contents, or the symlink target */
-	const char *hard_link;  /* hard link target, or NULL */
-	unsigned int uid, gid;
-	unsigned int major, minor;
-	const char *xattr;      /* "user.NAME" set to "value", or NULL */
-};
 
 struct fixture {
 	char dir[64];
@@ -45,59 +32,14 @@ struct fixture {
 static int write_layer(const char *path, enum filter filter, const struct layer_entry *entries,
 		       size_t count)
 {
-	struct archive *archive = archive_write_new();
-	struct archive_entry *entry = archive_entry_new();
-	int status = ARCHIVE_OK;
+	int status;
+	struct archive *archive = new_layer_writer(filter, &status);
 
-	assert_non_null(archive);
-	assert_int_equal(archive_write_set_format_pax_restricted(archive), ARCHIVE_OK);
-	if (filter == FILTER_GZIP)
-		status = archive_write_add_filter_gzip(archive);
-	else if (filter == FILTER_ZSTD)
-		status = archive_write_add_filter_zstd(archive);
-	if (status != ARCHIVE_OK) {
-		archive_entry_free(entry);
-		archive_write_free(archive);
+	if (archive == NULL)
 		return status;
-	}
 	assert_int_equal(archive_write_open_filename(archive, path), ARCHIVE_OK);
-
-	for (size_t i = 0; i < count; i++) {
-		const struct layer_entry *item = &entries[i];
-		size_t size = item->type == AE_IFREG && item->data && !item->hard_link ?
-				      strlen(item->data) : 0;
-
-		archive_entry_clear(entry);
-		archive_entry_set_pathname(entry, item->path);
-		archive_entry_set_filetype(entry, item->type);
-		archive_entry_set_perm(entry, item->perm ? item->perm : 0644);
-		archive_entry_set_uid(entry, item->uid);
-		archive_entry_set_gid(entry, item->gid);
-		archive_entry_set_mtime(entry, 1000000000, 0);
-		archive_entry_set_size(entry, (la_int64_t)size);
-		if (item->type == AE_IFLNK)
-			archive_entry_set_symlink(entry, item->data);
-		if (item->hard_link)
-			archive_entry_set_hardlink(entry, item->hard_link);
-		if (item->type == AE_IFCHR || item->type == AE_IFBLK) {
-			archive_entry_set_rdevmajor(entry, item->major);
-			archive_entry_set_rdevminor(entry, item->minor);
-		}
-		if (item->xattr)
-			archive_entry_xattr_add_entry(entry, item->xattr, "value", 5);
-		assert_int_equal(archive_write_header(archive, entry), ARCHIVE_OK);
-		if (size > 0)
-			assert_int_equal(archive_write_data(archive, item->data, size), (la_ssize_t)size);
-	}
-	assert_int_equal(archive_write_close(archive), ARCHIVE_OK);
-	archive_write_free(archive);
-	archive_entry_free(entry);
+	write_layer_entries(archive, entries, count);
 	return ARCHIVE_OK;
-}
-
-static int remove_path(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
 }
 
 static int setup(void **state)
@@ -120,7 +62,7 @@ static int teardown(void **state)
 {
 	struct fixture *fixture = *state;
 
-	nftw(fixture->dir, remove_path, 16, FTW_DEPTH | FTW_PHYS);
+	remove_tree(fixture->dir);
 	free(fixture);
 	return 0;
 }
@@ -131,29 +73,6 @@ static int apply(struct fixture *fixture, enum filter filter, const struct layer
 	assert_int_equal(write_layer(fixture->layer, filter, entries, count), ARCHIVE_OK);
 	sm_error__clear(err);
 	return oci_layers__apply(fixture->layer, fixture->root, "test", err);
-}
-
-static bool exists_in(const char *dir, const char *name)
-{
-	char path[512];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	return lstat(path, &st) == 0;
-}
-
-static void assert_file_contains(const char *dir, const char *name, const char *expected)
-{
-	char path[512];
-	char data[256] = { 0 };
-	FILE *file;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	file = fopen(path, "r");
-	assert_non_null(file);
-	assert_int_equal(fread(data, 1, sizeof(data) - 1, file), strlen(expected));
-	fclose(file);
-	assert_string_equal(data, expected);
 }
 
 static void assert_outside_empty(struct fixture *fixture)
