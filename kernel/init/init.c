@@ -654,35 +654,25 @@ struct passwd_entry {
 	char *home;
 };
 
-/* Finds the PASSWD_FILE entry named NAME or, when NAME is NULL, the first one
- * with UID. Returns 1 and fills ENTRY (the caller frees its strings), 0 when
- * no entry matches or the file does not exist, or a negative errno when the
- * file cannot be read. Lines that are not NAME:PASSWORD:UID:GID:GECOS:HOME
- * with numeric ids are skipped. */
-static int find_passwd_entry(const char *name, uid_t uid, struct passwd_entry *entry)
+#define PASSWD_FIELD_COUNT 7
+#define GROUP_FIELD_COUNT 4
+
+/* Splits each line of PATH into at most MAX fields (MAX <= PASSWD_FIELD_COUNT)
+ * and calls VISIT with them and CONTEXT until it returns nonzero. Returns that
+ * value, 0 at the end of the file or when the file does not exist, or a
+ * negative errno when the file cannot be read. */
+static int scan_fields(const char *path, size_t max,
+		       int (*visit)(char **fields, size_t count, void *context), void *context)
 {
-	FILE *file = fopen(PASSWD_FILE, "re");
-	char *line = NULL, *fields[7];
+	FILE *file = fopen(path, "re");
+	char *line = NULL, *fields[PASSWD_FIELD_COUNT];
 	size_t capacity = 0;
-	unsigned int entry_uid, entry_gid;
 	int ret = 0;
 
 	if (!file)
 		return errno == ENOENT ? 0 : -errno;
-	while (getline(&line, &capacity, file) >= 0) {
-		if (split_fields(line, fields, 7) < 6 || parse_id(fields[2], &entry_uid) != 1 ||
-		    parse_id(fields[3], &entry_gid) != 1)
-			continue;
-		if (name ? strcmp(fields[0], name) != 0 : entry_uid != uid)
-			continue;
-
-		entry->name = strdup(fields[0]);
-		entry->home = strdup(fields[5][0] ? fields[5] : "/");
-		entry->uid = entry_uid;
-		entry->gid = entry_gid;
-		ret = entry->name && entry->home ? 1 : -ENOMEM;
-		break;
-	}
+	while (ret == 0 && getline(&line, &capacity, file) >= 0)
+		ret = visit(fields, split_fields(line, fields, max), context);
 	if (ret == 0 && ferror(file))
 		ret = -EIO;
 	free(line);
@@ -690,31 +680,65 @@ static int find_passwd_entry(const char *name, uid_t uid, struct passwd_entry *e
 	return ret;
 }
 
+struct passwd_query {
+	const char *name;
+	uid_t uid;
+	struct passwd_entry *entry;
+};
+
+static int match_passwd_line(char **fields, size_t count, void *context)
+{
+	struct passwd_query *query = context;
+	struct passwd_entry *entry = query->entry;
+	unsigned int entry_uid, entry_gid;
+
+	if (count < 6 || parse_id(fields[2], &entry_uid) != 1 || parse_id(fields[3], &entry_gid) != 1)
+		return 0;
+	if (query->name ? strcmp(fields[0], query->name) != 0 : entry_uid != query->uid)
+		return 0;
+
+	entry->name = strdup(fields[0]);
+	entry->home = strdup(fields[5][0] ? fields[5] : "/");
+	entry->uid = entry_uid;
+	entry->gid = entry_gid;
+	return entry->name && entry->home ? 1 : -ENOMEM;
+}
+
+/* Finds the PASSWD_FILE entry named NAME or, when NAME is NULL, the first one
+ * with UID. Returns 1 and fills ENTRY (the caller frees its strings), 0 when
+ * no entry matches or the file does not exist, or a negative errno when the
+ * file cannot be read. Lines that are not NAME:PASSWORD:UID:GID:GECOS:HOME
+ * with numeric ids are skipped. */
+static int find_passwd_entry(const char *name, uid_t uid, struct passwd_entry *entry)
+{
+	struct passwd_query query = { .name = name, .uid = uid, .entry = entry };
+
+	return scan_fields(PASSWD_FILE, PASSWD_FIELD_COUNT, match_passwd_line, &query);
+}
+
+struct group_query {
+	const char *name;
+	gid_t *gid_out;
+};
+
+static int match_group_line(char **fields, size_t count, void *context)
+{
+	struct group_query *query = context;
+	unsigned int gid;
+
+	if (count < 3 || parse_id(fields[2], &gid) != 1 || strcmp(fields[0], query->name) != 0)
+		return 0;
+	*query->gid_out = gid;
+	return 1;
+}
+
 /* Finds the gid of the GROUP_FILE group NAME. Returns 1 and stores it, 0
  * when no group matches or the file does not exist, or a negative errno. */
 static int find_group_id(const char *name, gid_t *gid_out)
 {
-	FILE *file = fopen(GROUP_FILE, "re");
-	char *line = NULL, *fields[4];
-	size_t capacity = 0;
-	unsigned int gid;
-	int ret = 0;
+	struct group_query query = { .name = name, .gid_out = gid_out };
 
-	if (!file)
-		return errno == ENOENT ? 0 : -errno;
-	while (getline(&line, &capacity, file) >= 0) {
-		if (split_fields(line, fields, 4) < 3 || parse_id(fields[2], &gid) != 1 ||
-		    strcmp(fields[0], name) != 0)
-			continue;
-		*gid_out = gid;
-		ret = 1;
-		break;
-	}
-	if (ret == 0 && ferror(file))
-		ret = -EIO;
-	free(line);
-	fclose(file);
-	return ret;
+	return scan_fields(GROUP_FILE, GROUP_FIELD_COUNT, match_group_line, &query);
 }
 
 static int add_group(struct workload_user *user, gid_t gid)
@@ -733,36 +757,34 @@ static int add_group(struct workload_user *user, gid_t gid)
 	return 0;
 }
 
+struct member_query {
+	struct workload_user *user;
+	const char *member;
+};
+
+static int add_group_if_member(char **fields, size_t count, void *context)
+{
+	struct member_query *query = context;
+	unsigned int gid;
+	char *members, *name;
+
+	if (count < 4 || parse_id(fields[2], &gid) != 1)
+		return 0;
+	members = fields[3];
+	while ((name = strsep(&members, ",")) != NULL) {
+		if (strcmp(name, query->member) == 0)
+			return add_group(query->user, gid);
+	}
+	return 0;
+}
+
 /* Adds to USER's groups every GROUP_FILE group whose member list contains
  * MEMBER. Returns 0 (also when the file does not exist) or a negative errno. */
 static int add_member_groups(struct workload_user *user, const char *member)
 {
-	FILE *file = fopen(GROUP_FILE, "re");
-	char *line = NULL, *fields[4];
-	size_t capacity = 0;
-	unsigned int gid;
-	int ret = 0;
+	struct member_query query = { .user = user, .member = member };
 
-	if (!file)
-		return errno == ENOENT ? 0 : -errno;
-	while (ret == 0 && getline(&line, &capacity, file) >= 0) {
-		char *members, *name;
-
-		if (split_fields(line, fields, 4) < 4 || parse_id(fields[2], &gid) != 1)
-			continue;
-		members = fields[3];
-		while ((name = strsep(&members, ",")) != NULL) {
-			if (strcmp(name, member) == 0) {
-				ret = add_group(user, gid);
-				break;
-			}
-		}
-	}
-	if (ret == 0 && ferror(file))
-		ret = -EIO;
-	free(line);
-	fclose(file);
-	return ret;
+	return scan_fields(GROUP_FILE, GROUP_FIELD_COUNT, add_group_if_member, &query);
 }
 
 static void free_workload_user(struct workload_user *user)
