@@ -155,41 +155,29 @@ static bool blk_rw_valid(const struct smcore_device *dev, const struct blk_reque
 	return blk__range_valid(dev, req->sector, data_len >> BLK_SECTOR_SHIFT);
 }
 
-static uint8_t blk_read(struct smcore_device *dev, struct blk_request *req, uint32_t *written)
+/* Serves an IN (read) or OUT (write) request between its data buffers and the image file. */
+static uint8_t blk_read_write(struct smcore_device *dev, struct blk_request *req, bool write,
+			      uint32_t *written)
 {
+	struct iovec *iov = write ? req->out : req->in;
+	int count = write ? req->out_count : req->in_count;
+	uint64_t len = write ? req->out_len : req->in_len;
+	uint64_t wrong_way_len = write ? req->in_len : req->out_len;
 	uint64_t done = 0;
 	int ret;
 
-	if (!blk_rw_valid(dev, req, req->in_len, req->out_len))
+	if ((write && dev->readonly) || !blk_rw_valid(dev, req, len, wrong_way_len))
 		return VIRTIO_BLK_S_IOERR;
 
-	ret = blk_transfer(dev->fd, req->in, req->in_count, req->sector << BLK_SECTOR_SHIFT,
-			   false, &done);
-	/* One less than the maximum, because the status byte is counted too. */
-	*written = done < UINT32_MAX ? (uint32_t)done : UINT32_MAX - 1;
-	if (ret < 0) {
-		blk__warn(dev, "read of %llu bytes at sector %llu failed after %llu bytes: %s",
-			  (unsigned long long)req->in_len, (unsigned long long)req->sector,
-			  (unsigned long long)done, strerror(-ret));
-		return VIRTIO_BLK_S_IOERR;
+	ret = blk_transfer(dev->fd, iov, count, req->sector << BLK_SECTOR_SHIFT, write, &done);
+	if (!write) {
+		/* One less than the maximum, because the status byte is counted too. */
+		*written = done < UINT32_MAX ? (uint32_t)done : UINT32_MAX - 1;
 	}
-	return VIRTIO_BLK_S_OK;
-}
-
-static uint8_t blk_write(struct smcore_device *dev, struct blk_request *req)
-{
-	uint64_t done = 0;
-	int ret;
-
-	if (dev->readonly || !blk_rw_valid(dev, req, req->out_len, req->in_len))
-		return VIRTIO_BLK_S_IOERR;
-
-	ret = blk_transfer(dev->fd, req->out, req->out_count, req->sector << BLK_SECTOR_SHIFT,
-			   true, &done);
 	if (ret < 0) {
-		blk__warn(dev, "write of %llu bytes at sector %llu failed after %llu bytes: %s",
-			  (unsigned long long)req->out_len, (unsigned long long)req->sector,
-			  (unsigned long long)done, strerror(-ret));
+		blk__warn(dev, "%s of %llu bytes at sector %llu failed after %llu bytes: %s",
+			  write ? "write" : "read", (unsigned long long)len,
+			  (unsigned long long)req->sector, (unsigned long long)done, strerror(-ret));
 		return VIRTIO_BLK_S_IOERR;
 	}
 	return VIRTIO_BLK_S_OK;
@@ -238,9 +226,9 @@ static uint8_t blk_dispatch(struct smcore_device *dev, struct blk_request *req, 
 {
 	switch (req->type) {
 	case VIRTIO_BLK_T_IN:
-		return blk_read(dev, req, written);
+		return blk_read_write(dev, req, false, written);
 	case VIRTIO_BLK_T_OUT:
-		return blk_write(dev, req);
+		return blk_read_write(dev, req, true, written);
 	case VIRTIO_BLK_T_FLUSH:
 		return blk_flush(dev);
 	case VIRTIO_BLK_T_GET_ID:
