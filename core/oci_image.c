@@ -825,8 +825,23 @@ int oci_image__detect(const char *source, enum oci_image_format *format, struct 
 	return sm_error__set(err, EINVAL, "%s: directory without oci-layout and index.json", source);
 }
 
-int oci_image__open(const char *source, const char *work_dir, struct oci_image *image,
-		    struct sm_error *err)
+/* Replace the layer list read from the manifest with an empty one. */
+static int clear_layers(struct image_reader *reader, struct oci_image *image)
+{
+	free_strings(image->layers);
+	image->layer_count = 0;
+	image->layers = calloc(1, sizeof(*image->layers));
+	if (image->layers == NULL)
+		return sm_error__set(reader->err, ENOMEM, "%s: out of memory", reader->source);
+	return 0;
+}
+
+/*
+ * Read `source` into `image` as oci_image__open does. Without `with_layers`,
+ * the layers are neither resolved nor extracted and the layer list is empty.
+ */
+static int open_image(const char *source, const char *work_dir, bool with_layers,
+		      struct oci_image *image, struct sm_error *err)
 {
 	struct image_reader reader = { .source = source, .err = err };
 	int ret;
@@ -836,7 +851,7 @@ int oci_image__open(const char *source, const char *work_dir, struct oci_image *
 	if (ret < 0)
 		return ret;
 	image->format = reader.format;
-	if (reader.format != OCI_IMAGE_LAYOUT && work_dir == NULL)
+	if (with_layers && reader.format != OCI_IMAGE_LAYOUT && work_dir == NULL)
 		return sm_error__set(err, EINVAL, "%s: a work directory is needed to extract layers",
 				     source);
 
@@ -844,7 +859,9 @@ int oci_image__open(const char *source, const char *work_dir, struct oci_image *
 		ret = read_docker(&reader, image);
 	else
 		ret = read_oci(&reader, image);
-	if (ret == 0 && reader.format == OCI_IMAGE_LAYOUT)
+	if (ret == 0 && !with_layers)
+		ret = clear_layers(&reader, image);
+	else if (ret == 0 && reader.format == OCI_IMAGE_LAYOUT)
 		ret = resolve_layout_layers(&reader, image);
 	else if (ret == 0)
 		ret = extract_layers(&reader, work_dir, image);
@@ -853,33 +870,15 @@ int oci_image__open(const char *source, const char *work_dir, struct oci_image *
 	return ret;
 }
 
+int oci_image__open(const char *source, const char *work_dir, struct oci_image *image,
+		    struct sm_error *err)
+{
+	return open_image(source, work_dir, true, image, err);
+}
+
 int oci_image__open_config(const char *source, struct oci_image *image, struct sm_error *err)
 {
-	struct image_reader reader = { .source = source, .err = err };
-	int ret;
-
-	memset(image, 0, sizeof(*image));
-	ret = oci_image__detect(source, &reader.format, err);
-	if (ret < 0)
-		return ret;
-	image->format = reader.format;
-
-	if (reader.format == OCI_IMAGE_DOCKER_ARCHIVE)
-		ret = read_docker(&reader, image);
-	else
-		ret = read_oci(&reader, image);
-	if (ret < 0) {
-		oci_image__release(image);
-		return ret;
-	}
-	free_strings(image->layers);
-	image->layer_count = 0;
-	image->layers = calloc(1, sizeof(*image->layers));
-	if (image->layers == NULL) {
-		oci_image__release(image);
-		return sm_error__set(err, ENOMEM, "%s: out of memory", source);
-	}
-	return 0;
+	return open_image(source, NULL, false, image, err);
 }
 
 void oci_image__release(struct oci_image *image)
