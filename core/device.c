@@ -33,6 +33,7 @@ struct sm_device {
 	int irq_fd;     /* irqfd of the device's IRQ, or -1 when it goes through irq_line */
 	char **paths;   /* values returned by config_path, freed with the device */
 	size_t path_count;
+	uint64_t eventfd_notifications;
 };
 
 uint64_t device__mmio_base(size_t index)
@@ -129,6 +130,7 @@ static void notified(void *opaque, int fd, uint32_t events)
 	(void)events;
 	if (read(fd, &count, sizeof(count)) != sizeof(count))
 		return;
+	__atomic_add_fetch(&device->eventfd_notifications, count, __ATOMIC_RELAXED);
 	/* The eventfd does not carry the queue number; a spare notification only makes a device look. */
 	for (uint32_t queue = 0; queue < device->info.queues; queue++)
 		device->ops->queue_notify(device->dev, (uint16_t)queue);
@@ -412,4 +414,15 @@ void device__destroy(struct sm_device *device)
 		free(device->paths[i]);
 	free(device->paths);
 	free(device);
+}
+
+void device__log_state(const struct sm_device *device)
+{
+	char state[1024];
+
+	if (!device->transport)
+		return;
+	virtio_mmio__describe(device->transport, state, sizeof(state));
+	log_warning(device->ctx.name, "%s; %" PRIu64 " notifications by ioeventfd", state,
+		    __atomic_load_n(&device->eventfd_notifications, __ATOMIC_RELAXED));
 }

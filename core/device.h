@@ -59,6 +59,9 @@ int device__queue_pop(struct smcore_ctx *ctx, uint16_t queue, struct smcore_chai
 int device__queue_push(struct smcore_ctx *ctx, uint16_t queue, uint16_t head, uint32_t written);
 void device__config_changed(struct smcore_ctx *ctx);
 
+/* Log the transport's registers and rings, to show where a stuck guest waits. */
+void device__log_state(const struct sm_device *device);
+
 /* Stop a device and free it, its transport and its plugin. */
 void device__destroy(struct sm_device *device);
 

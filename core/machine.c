@@ -546,9 +546,12 @@ static int collect_result(struct smcore_machine *machine, enum vm_stop_reason re
 	struct sm_vm *vm = &machine->vm;
 
 	*error_kind = SMCORE_ERROR_RUNTIME;
-	if (reason == VM_STOP_TIMEOUT)
+	if (reason == VM_STOP_TIMEOUT) {
+		for (size_t i = 0; i < vm->device_count; i++)
+			device__log_state(vm->devices[i]);
 		return sm_error__set(err, ETIMEDOUT, "the workload timed out after %d s ([run] timeout)",
 				     machine->config.timeout_seconds);
+	}
 	if (reason == VM_STOP_SIGNAL || machine->stop_requested)
 		return sm_error__set(err, EINTR, "the run was interrupted");
 	if (reason == VM_STOP_ERROR)

@@ -41,6 +41,8 @@ struct virtio_mmio {
 	uint32_t interrupt_status;
 	uint32_t config_generation;
 	int irq_level;
+	uint64_t interrupts;        /* rises of the interrupt line, for diagnostics */
+	uint64_t notifications;     /* QueueNotify writes that reached the VMM */
 	struct virtio_mmio_queue *queues;
 };
 
@@ -51,6 +53,8 @@ static void update_irq(struct virtio_mmio *t)
 	if (level == t->irq_level)
 		return;
 	t->irq_level = level;
+	if (level)
+		t->interrupts++;
 	if (t->callbacks.set_irq)
 		t->callbacks.set_irq(t->callbacks.opaque, level);
 }
@@ -340,6 +344,7 @@ static int write_register(struct virtio_mmio *t, uint64_t offset, uint32_t value
 		write_queue_register(t, offset, value);
 		break;
 	case VIRTIO_MMIO_QUEUE_NOTIFY:
+		t->notifications++;
 		if (value < t->info.queues && t->queues[value].ready)
 			return (int)value;
 		log_debug(LOG_SUBSYSTEM, "device at 0x%" PRIx64 ": notify for queue %u that is not ready",
@@ -524,4 +529,25 @@ int virtio_mmio__cmdline(const struct virtio_mmio *transport, char *buf, size_t 
 	if (len < 0 || (size_t)len >= buf_size)
 		return -ENOSPC;
 	return len;
+}
+
+void virtio_mmio__describe(struct virtio_mmio *transport, char *buf, size_t size)
+{
+	size_t used;
+	int len;
+
+	pthread_mutex_lock(&transport->lock);
+	len = snprintf(buf, size, "status 0x%x, interrupt status 0x%x, %" PRIu64 " interrupts, %" PRIu64 " notifications by MMIO exit",
+		       transport->status, transport->interrupt_status, transport->interrupts,
+		       transport->notifications);
+	used = len > 0 && (size_t)len < size ? (size_t)len : size - 1;
+	for (uint32_t i = 0; i < transport->info.queues && used + 3 < size; i++) {
+		if (!transport->queues[i].ready)
+			continue;
+		buf[used++] = ';';
+		buf[used++] = ' ';
+		virtqueue__describe(&transport->queues[i].vq, transport->mem, buf + used, size - used);
+		used += strlen(buf + used);
+	}
+	pthread_mutex_unlock(&transport->lock);
 }

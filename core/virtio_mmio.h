@@ -110,6 +110,9 @@ int virtio_mmio__push(struct virtio_mmio *transport, uint16_t queue, uint16_t he
 /* Bump ConfigGeneration and raise a configuration-change interrupt. */
 void virtio_mmio__config_changed(struct virtio_mmio *transport);
 
+/* Write a summary of the transport and its ready queues, for diagnostics. */
+void virtio_mmio__describe(struct virtio_mmio *transport, char *buf, size_t size);
+
 /*
  * Write the Linux command-line fragment `virtio_mmio.device=<size>@<base>:<irq>`
  * for this device into `buf`. Returns its length, or -ENOSPC when it does not fit.

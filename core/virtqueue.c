@@ -303,3 +303,20 @@ bool virtqueue__set_notify(struct virtqueue *vq, const struct guest_memory *mem,
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return load16(view.avail + 2) != vq->last_avail_idx;
 }
+
+void virtqueue__describe(const struct virtqueue *vq, const struct guest_memory *mem, char *buf,
+			 size_t size)
+{
+	struct virtqueue copy = *vq;
+	struct ring_view view;
+
+	if (map_rings(&copy, mem, &view, NULL) < 0) {
+		snprintf(buf, size, "queue %u: rings not in RAM", vq->index);
+		return;
+	}
+	snprintf(buf, size, "queue %u: available %u, popped %u, used %u, avail flags 0x%x, used_event %u, avail_event %u%s",
+		 vq->index, load16(view.avail + 2), vq->last_avail_idx, vq->used_idx, load16(view.avail),
+		 load16(view.avail + RING_HEADER_SIZE + 2u * vq->size),
+		 load16(view.used + RING_HEADER_SIZE + (uint64_t)USED_ELEM_SIZE * vq->size),
+		 vq->broken ? ", broken" : "");
+}

@@ -9,6 +9,7 @@
 #define SMCORE_VIRTQUEUE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <smcore/plugin.h>
@@ -101,6 +102,14 @@ bool virtqueue__needs_interrupt(const struct virtqueue *vq, const struct guest_m
  * instead of waiting for a notification that will not come.
  */
 bool virtqueue__set_notify(struct virtqueue *vq, const struct guest_memory *mem, bool enable);
+
+/*
+ * Write a one-line summary of the queue for diagnostics: the driver's
+ * available index, the device's next index to pop, the used index, and the
+ * notification and interrupt hints in the rings.
+ */
+void virtqueue__describe(const struct virtqueue *vq, const struct guest_memory *mem, char *buf,
+			 size_t size);
 
 /* Whether moving an index from `old_idx` to `new_idx` passed `event_idx`, modulo 2^16. */
 static inline bool virtqueue__event_crossed(uint16_t event_idx, uint16_t new_idx, uint16_t old_idx)
