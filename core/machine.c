@@ -539,6 +539,21 @@ out:
 	return ret;
 }
 
+/* Log where each vCPU stopped, to show where a guest that timed out was. */
+static void log_vcpus(struct sm_vm *vm)
+{
+	uint64_t rip, rflags;
+	int halted;
+
+	if (!vm->accel->vcpu_where)
+		return;
+	for (uint32_t i = 0; i < vm->vcpu_count; i++) {
+		if (vm->accel->vcpu_where(vm->vcpus[i].handle, &rip, &rflags, &halted) == 0)
+			log_warning("machine", "vCPU %u: RIP 0x%llx, RFLAGS 0x%llx%s", i, (unsigned long long)rip,
+				    (unsigned long long)rflags, halted ? ", halted" : "");
+	}
+}
+
 /* Turn the way the run ended into the workload's exit status or an error. */
 static int collect_result(struct smcore_machine *machine, enum vm_stop_reason reason,
 			  struct smcore_result *result, int *error_kind, struct sm_error *err)
@@ -547,6 +562,7 @@ static int collect_result(struct smcore_machine *machine, enum vm_stop_reason re
 
 	*error_kind = SMCORE_ERROR_RUNTIME;
 	if (reason == VM_STOP_TIMEOUT) {
+		log_vcpus(vm);
 		for (size_t i = 0; i < vm->device_count; i++)
 			device__log_state(vm->devices[i]);
 		return sm_error__set(err, ETIMEDOUT, "the workload timed out after %d s ([run] timeout)",

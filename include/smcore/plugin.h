@@ -290,6 +290,12 @@ struct smcore_accel_ops {
 	 * it from the vCPU's thread between run_vcpu() calls.
 	 */
 	int (*vcpu_stopped)(struct smcore_vcpu *vcpu);
+	/*
+	 * Optional, since ABI 1.1: the vCPU's instruction pointer, flags and
+	 * whether it is halted, for diagnostics. The vCPU must not be inside
+	 * run_vcpu().
+	 */
+	int (*vcpu_where)(struct smcore_vcpu *vcpu, uint64_t *rip, uint64_t *rflags, int *halted);
 };
 
 /* ---- Device ----------------------------------------------------------- */

@@ -75,6 +75,7 @@ static const struct smcore_accel_ops hv_kvm_ops = {
 	.ioeventfd = hv_kvm_ioeventfd,
 	.irqfd = hv_kvm_irqfd,
 	.vcpu_stopped = vcpu__stopped,
+	.vcpu_where = vcpu__where,
 };
 
 SMCORE_PLUGIN = {

@@ -62,6 +62,7 @@ int vcpu__set_regs(struct smcore_vcpu *vcpu, const struct smcore_x86_regs *regs)
 int vcpu__run(struct smcore_vcpu *vcpu, struct smcore_exit *exit);
 void vcpu__kick(struct smcore_vcpu *vcpu);
 int vcpu__stopped(struct smcore_vcpu *vcpu);
+int vcpu__where(struct smcore_vcpu *vcpu, uint64_t *rip, uint64_t *rflags, int *halted);
 int vcpu__complete_pending_exit(struct smcore_vcpu *vcpu);
 void vcpu__destroy(struct smcore_vcpu *vcpu);
 

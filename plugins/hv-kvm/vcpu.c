@@ -410,6 +410,19 @@ int vcpu__stopped(struct smcore_vcpu *vcpu)
 	return !(regs.rflags & X86_RFLAGS_IF);
 }
 
+int vcpu__where(struct smcore_vcpu *vcpu, uint64_t *rip, uint64_t *rflags, int *halted)
+{
+	struct kvm_mp_state mp_state;
+	struct kvm_regs regs;
+
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &regs) != 0 || ioctl(vcpu->fd, KVM_GET_MP_STATE, &mp_state) != 0)
+		return -errno;
+	*rip = regs.rip;
+	*rflags = regs.rflags;
+	*halted = mp_state.mp_state == KVM_MP_STATE_HALTED;
+	return 0;
+}
+
 void vcpu__kick(struct smcore_vcpu *vcpu)
 {
 	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
