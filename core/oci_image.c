@@ -524,7 +524,6 @@ static int read_docker(struct image_reader *reader, struct oci_image *image)
 	ret = read_json(reader, "manifest.json", '[', &manifest, &root);
 	if (ret < 0)
 		return ret;
-	sha256__hex(manifest.data, manifest.size, image->manifest_digest);
 	/* NOTE: only the first image of a multi-image docker-archive is read. */
 	if (!json__next(&root, &cursor, &key, &entry) || *entry.start != '{') {
 		ret = sm_error__set(reader->err, EINVAL, "%s: manifest.json lists no image",
@@ -546,6 +545,18 @@ static int read_docker(struct image_reader *reader, struct oci_image *image)
 		ret = read_json(reader, config_path, '{', &config_file, &config);
 	if (ret == 0)
 		ret = read_config(reader, config_path, &config, image);
+	if (ret == 0) {
+		/*
+		 * manifest.json names files, not digests, so the key also covers the
+		 * config, whose rootfs.diff_ids name the content of every layer.
+		 */
+		struct sha256 hash;
+
+		sha256__init(&hash);
+		sha256__update(&hash, manifest.data, manifest.size);
+		sha256__update(&hash, config_file.data, config_file.size);
+		sha256__final(&hash, image->manifest_digest);
+	}
 out:
 	free(config_path);
 	free(config_file.data);

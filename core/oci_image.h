@@ -18,7 +18,8 @@ struct oci_image {
 	enum oci_image_format format;
 	/*
 	 * Lowercase sha256 hex of the manifest bytes, the cache key of the image.
-	 * For docker-archive, which has no OCI manifest, it is the hash of manifest.json.
+	 * For docker-archive, which has no OCI manifest, it is the hash of
+	 * manifest.json followed by the config file.
 	 */
 	char manifest_digest[65];
 	char **entrypoint;  /* config Entrypoint, NULL-terminated; empty when unset */

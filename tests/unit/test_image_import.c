@@ -129,6 +129,7 @@ static void build_docker(struct fixture *fixture, enum filter filter, const stru
 			 size_t layer_count)
 {
 	char config_hex[65], name[128], manifest[2048];
+	struct sha256 key;
 	int length;
 
 	sha256__hex(config_json, strlen(config_json), config_hex);
@@ -149,7 +150,11 @@ static void build_docker(struct fixture *fixture, enum filter filter, const stru
 	}
 	snprintf(manifest + length, sizeof(manifest) - (size_t)length, "]}]");
 	add_file(&fixture->image, "manifest.json", manifest, strlen(manifest));
-	sha256__hex(manifest, strlen(manifest), fixture->manifest_hex);
+	/* The cache key of a docker-archive covers manifest.json and the config. */
+	sha256__init(&key);
+	sha256__update(&key, manifest, strlen(manifest));
+	sha256__update(&key, config_json, strlen(config_json));
+	sha256__final(&key, fixture->manifest_hex);
 }
 
 /* Write an image of `format` holding `layers` to fixture->source. */

@@ -85,6 +85,7 @@ static void build_oci_layout(struct fixture *fixture, const char *config, bool w
 static void build_docker_archive(struct fixture *fixture)
 {
 	char config_hex[65];
+	struct sha256 key;
 	char name[128], manifest[1024];
 	size_t size1, size2;
 	void *data1 = make_file_layer("etc/first", "one", &size1);
@@ -104,7 +105,11 @@ static void build_docker_archive(struct fixture *fixture)
 		 "\"Layers\":[\"aaaa/layer.tar\",\"bbbb/layer.tar\"]}]",
 		 config_hex);
 	add_file(&fixture->image, "manifest.json", manifest, strlen(manifest));
-	sha256__hex(manifest, strlen(manifest), fixture->manifest_hex);
+	/* The key of a docker-archive covers manifest.json and the config. */
+	sha256__init(&key);
+	sha256__update(&key, manifest, strlen(manifest));
+	sha256__update(&key, config_json, strlen(config_json));
+	sha256__final(&key, fixture->manifest_hex);
 }
 
 static int setup(void **state)
