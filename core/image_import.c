@@ -5,11 +5,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "image_import.h"
@@ -172,6 +174,18 @@ static int work__create(struct import_work *work, const char *output, struct sm_
 
 /* ---- Layers ---- */
 
+static __thread const int *cancel_flag;
+
+void image_import__set_cancel_flag(const int *flag)
+{
+	cancel_flag = flag;
+}
+
+static bool cancelled(void)
+{
+	return cancel_flag && __atomic_load_n(cancel_flag, __ATOMIC_ACQUIRE);
+}
+
 static int apply_layers(const char *source, const struct oci_image *image,
 			const struct import_work *work, struct sm_error *err)
 {
@@ -182,6 +196,8 @@ static int apply_layers(const char *source, const struct oci_image *image,
 		struct stat st;
 		int ret;
 
+		if (cancelled())
+			return sm_error__set(err, EINTR, "%s: the import was interrupted", source);
 		snprintf(name, sizeof(name), "%zu/%zu", i + 1, image->layer_count);
 		if (progress && stat(image->layers[i], &st) == 0)
 			fprintf(stderr, "smcore: image: importing layer %s (%.1f MiB)\n", name,
@@ -301,9 +317,22 @@ static int run_mksquashfs(const struct import_work *work, struct sm_error *err)
 	close(log_fd);
 	if (pid < 0)
 		return sm_error__set(err, (int)-pid, "cannot start mksquashfs: %s", strerror((int)-pid));
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR)
+	/* Poll, so that an interrupted import stops mksquashfs instead of leaving it behind. */
+	for (;;) {
+		struct timespec pause = { 0, 20 * 1000 * 1000 };
+		pid_t done = waitpid(pid, &status, WNOHANG);
+
+		if (done == pid)
+			break;
+		if (done < 0 && errno != EINTR)
 			return sm_error__set(err, errno, "waiting for mksquashfs failed: %s", strerror(errno));
+		if (cancelled()) {
+			kill(pid, SIGTERM);
+			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+				;
+			return sm_error__set(err, EINTR, "the import was interrupted");
+		}
+		nanosleep(&pause, NULL);
 	}
 
 	if (exec_errno == ENOENT)
@@ -470,8 +499,15 @@ fail:
 int image_import__to_file(const char *source, const char *output, struct oci_image *config,
 			  struct sm_error *err)
 {
+	struct stat source_st, output_st;
+
 	if (config != NULL)
 		memset(config, 0, sizeof(*config));
+	/* Renaming the result over the source would destroy the image being read. */
+	if (stat(source, &source_st) == 0 && stat(output, &output_st) == 0 &&
+	    source_st.st_dev == output_st.st_dev && source_st.st_ino == output_st.st_ino)
+		return sm_error__set(err, EINVAL, "%s: the output is the image itself; choose another output file",
+				     output);
 	return import_image(source, output, NULL, config, err);
 }
 

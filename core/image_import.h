@@ -49,6 +49,14 @@ IMAGE_IMPORT_API int image_import__cached(const char *source, const char *cache_
 IMAGE_IMPORT_API int image_import__to_file(const char *source, const char *output,
 					   struct oci_image *config, struct sm_error *err);
 
+/*
+ * Make imports in the calling thread stop when *flag becomes non-zero: the
+ * import kills mksquashfs, removes its temporary files and returns -EINTR.
+ * The flag is checked between layers and while mksquashfs runs. NULL turns
+ * this off.
+ */
+IMAGE_IMPORT_API void image_import__set_cancel_flag(const int *flag);
+
 /* Free everything `root` owns and zero it; a zeroed `root` is fine. */
 IMAGE_IMPORT_API void image_root__release(struct image_root *root);
 

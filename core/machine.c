@@ -167,7 +167,9 @@ static int prepare_root(struct smcore_machine *machine, struct sm_error *err)
 	cache_dir = image_import__default_cache_dir();
 	if (!cache_dir)
 		return sm_error__set(err, ENOMEM, "out of memory");
+	image_import__set_cancel_flag(&machine->stop_requested);
 	ret = image_import__cached(config->rootfs_image, cache_dir, &machine->root, err);
+	image_import__set_cancel_flag(NULL);
 	free(cache_dir);
 	if (ret) {
 		sm_error__prefix(err, "%s:%d: rootfs.image", config->path, config->key_lines[CONFIG_ROOTFS_IMAGE]);
@@ -512,6 +514,9 @@ static int boot_guest(struct smcore_machine *machine, struct sm_plugin *accel, i
 	if (ret)
 		goto out;
 	machine->vm_created = 1;
+	/* A stop requested before the VM existed has nothing to stop yet; honour it now. */
+	if (__atomic_load_n(&machine->stop_requested, __ATOMIC_ACQUIRE))
+		vm__request_stop(&machine->vm, VM_STOP_SIGNAL, "stopped by the host program");
 	log_info("machine", "%.1f ms: VM created", elapsed_ms(start));
 	ret = attach_devices(machine, err);
 	if (ret)
@@ -605,6 +610,8 @@ SMCORE_API int smcore_machine_run(struct smcore_machine *machine, struct smcore_
 		ret = create_devices(machine, &err);
 	if (ret) {
 		kind = ret == -ENOMEM ? SMCORE_ERROR_RUNTIME : SMCORE_ERROR_CONFIG;
+		if (ret == -EINTR)
+			kind = SMCORE_ERROR_RUNTIME;
 		goto out;
 	}
 	ret = load_accelerator(machine, &accel, &err);
@@ -694,7 +701,7 @@ SMCORE_API const char *smcore_machine_cmdline(struct smcore_machine *machine, ch
 
 SMCORE_API void smcore_machine_stop(struct smcore_machine *machine)
 {
-	machine->stop_requested = 1;
+	__atomic_store_n(&machine->stop_requested, 1, __ATOMIC_RELEASE);
 	if (machine->vm_created)
 		vm__request_stop(&machine->vm, VM_STOP_SIGNAL, "stopped by the host program");
 }

@@ -190,11 +190,27 @@ static void *signal_thread(void *opaque)
 	sigaddset(&signals, SIGTERM);
 	sigaddset(&signals, SIGHUP);
 	if (sigwait(&signals, &signal_number) == 0) {
-		fprintf(stderr, "smcore: %s received, stopping the VM\n", strsignal(signal_number));
+		fprintf(stderr, "smcore: %s received, stopping\n", strsignal(signal_number));
 		__atomic_store_n(&stop_signal, signal_number, __ATOMIC_RELEASE);
-		smcore_machine_stop(machine);
+		if (machine)
+			smcore_machine_stop(machine);
 	}
 	return NULL;
+}
+
+/* Block the stop signals in every thread but one that waits for them; `machine` may be NULL. */
+static void watch_signals(struct smcore_machine *machine)
+{
+	pthread_t watcher;
+	sigset_t signals;
+
+	sigemptyset(&signals);
+	sigaddset(&signals, SIGINT);
+	sigaddset(&signals, SIGTERM);
+	sigaddset(&signals, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &signals, NULL);
+	if (pthread_create(&watcher, NULL, signal_thread, machine) == 0)
+		pthread_detach(watcher);
 }
 
 static int run_machine(struct cli *cli)
@@ -202,8 +218,6 @@ static int run_machine(struct cli *cli)
 	struct smcore_machine *machine;
 	struct smcore_error error = { 0 };
 	struct smcore_result result;
-	pthread_t watcher;
-	sigset_t signals;
 
 	if (!cli->options.config_path) {
 		fputs("smcore: missing --config FILE\nTry 'smcore --help'.\n", stderr);
@@ -214,14 +228,7 @@ static int run_machine(struct cli *cli)
 		return exit_status_for(&error);
 	}
 
-	sigemptyset(&signals);
-	sigaddset(&signals, SIGINT);
-	sigaddset(&signals, SIGTERM);
-	sigaddset(&signals, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &signals, NULL);
-	if (pthread_create(&watcher, NULL, signal_thread, machine) == 0)
-		pthread_detach(watcher);
-
+	watch_signals(machine);
 	if (smcore_machine_run(machine, &result, &error)) {
 		fprintf(stderr, "smcore: %s\n", error.message);
 		smcore_machine_free(machine);
@@ -276,6 +283,8 @@ static int import_image(struct cli *cli)
 		return EXIT_USAGE;
 	}
 
+	watch_signals(NULL);
+	image_import__set_cancel_flag(&stop_signal);
 	if (cli->output) {
 		ret = image_import__to_file(cli->image_source, cli->output, &root.config, &error);
 	} else {
@@ -297,6 +306,8 @@ static int import_image(struct cli *cli)
 	}
 	image_root__release(&root);
 	free(cache_dir);
+	if (ret == -EINTR && __atomic_load_n(&stop_signal, __ATOMIC_ACQUIRE))
+		return 128 + __atomic_load_n(&stop_signal, __ATOMIC_ACQUIRE);
 	return ret < 0 ? EXIT_FAILURE_RUNTIME : 0;
 }
 

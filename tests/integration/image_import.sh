@@ -95,6 +95,31 @@ check "second cached import exits 0" [ "$status" -eq 0 ]
 check "second cached import uses the cache" \
 	[ "$out" = "cached sha256:$good_digest at $work/cache/images/$good_digest.squashfs" ]
 
+cp "$work/good.oci.tar" "$work/same.tar"
+run_capture "output is the source" "$smcore" image import "$work/same.tar" --output "$work/same.tar"
+check "output is the source exits 1" [ "$status" -eq 1 ]
+check "output is the source is explained" contains "$err" "the output is the image itself"
+check "output is the source leaves the image" cmp -s "$work/good.oci.tar" "$work/same.tar"
+
+# A stop signal during an import stops mksquashfs and removes the temporary files.
+mkdir "$work/slow-bin" "$work/stopped"
+printf '#!/bin/sh\nexec sleep 30\n' >"$work/slow-bin/mksquashfs"
+chmod +x "$work/slow-bin/mksquashfs"
+PATH="$work/slow-bin:$PATH" "$smcore" image import "$work/good.oci.tar" --output "$work/stopped/x.squashfs" \
+	>/dev/null 2>"$work/stopped.err" &
+importer=$!
+for _ in $(seq 50); do
+	pgrep -f "$work/slow-bin/mksquashfs|sleep 30" >/dev/null && break
+	sleep 0.1
+done
+kill -TERM "$importer"
+status=0
+wait "$importer" || status=$?
+check "a stopped import exits 143" [ "$status" -eq 143 ]
+check "a stopped import says so" grep -q "the import was interrupted" "$work/stopped.err"
+check "a stopped import leaves nothing behind" [ -z "$(ls -A "$work/stopped")" ]
+check "a stopped import stops mksquashfs" [ -z "$(pgrep -f "$work/slow-bin/mksquashfs" || true)" ]
+
 run_capture "no source" "$smcore" image import
 check "no source exits 2" [ "$status" -eq 2 ]
 check "no source shows the usage" contains "$err" "smcore image import SRC"
