@@ -445,17 +445,16 @@ static int mount_overlay_root(const struct run_spec *spec)
 }
 
 /* Moves the kernel file systems that init mounted into the new root, creating
- * /dev, /proc and /sys there when the image lacks them. /tmp and /run move
- * only when the image has that directory. */
+ * /dev, /proc and /sys there when the image lacks them. The image keeps its
+ * own /tmp and /run on the writable overlay, as a container would: a tmpfs
+ * there would hide their contents and add a second size limit. */
 static int move_kernel_filesystems(void)
 {
 	static const struct {
 		const char *path;
 		mode_t mode;
-		bool required;
 	} mounts[] = {
-		{ "/dev", 0755, true },	 { "/proc", 0555, true }, { "/sys", 0555, true },
-		{ "/tmp", 0, false }, { "/run", 0, false },
+		{ "/dev", 0755 }, { "/proc", 0555 }, { "/sys", 0555 },
 	};
 	char target[sizeof(NEW_ROOT_DIR) + 16];
 	struct stat st;
@@ -466,13 +465,9 @@ static int move_kernel_filesystems(void)
 		/* lstat: a symbolic link here would resolve in the initramfs. */
 		if (lstat(target, &st) == 0) {
 			if (!S_ISDIR(st.st_mode)) {
-				if (!mounts[i].required)
-					continue;
 				log_error("the root image's %s is not a directory", mounts[i].path);
 				return -1;
 			}
-		} else if (!mounts[i].required) {
-			continue;
 		} else if (make_directory(target, mounts[i].mode) < 0) {
 			return -1;
 		}
