@@ -252,6 +252,12 @@ static int load_plugin(struct sm_device *device, const struct plugin_search *sea
 				     "%sdevice.%s.plugin: missing (each device section names its plugin, such as plugin = dev-blk)",
 				     where, section->name);
 	}
+	if (strchr(plugin->value, '/')) {
+		origin(where, sizeof(where), config_path, plugin->line);
+		return sm_error__set(err, EINVAL,
+				     "%sdevice.%s.plugin: '%s' is a path; name the plugin, such as dev-blk, and set [machine] plugin_dir or --plugin-path for its directory",
+				     where, section->name, plugin->value);
+	}
 	ret = plugin__find(search, plugin->value, SMCORE_PLUGIN_DEVICE, &device->plugin, err);
 	if (ret) {
 		origin(where, sizeof(where), config_path, plugin->line);

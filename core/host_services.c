@@ -106,6 +106,10 @@ static int host_config_error(struct smcore_ctx *ctx, const char *key, const char
 	if (value && value->line > 0)
 		return host_error(ctx, EINVAL, "%s:%d: device.%s.%s: %s", ctx->config_path, value->line,
 				  ctx->section->name, key, message);
+	/* A missing key is reported at its section's header. */
+	if (!value && ctx->section && ctx->section->line > 0)
+		return host_error(ctx, EINVAL, "%s:%d: device.%s.%s: %s", ctx->config_path, ctx->section->line,
+				  ctx->section->name, key, message);
 	return host_error(ctx, EINVAL, "%s: device.%s.%s: %s", ctx->config_path ? ctx->config_path : "config",
 			  ctx->section ? ctx->section->name : ctx->name, key, message);
 }

@@ -244,14 +244,21 @@ static int compose_run(struct smcore_machine *machine, struct sm_error *err)
 				     config->path, config->rootfs_image);
 
 	for (size_t i = 0; i < image_env; i++) {
+		if (!strchr(image->env[i], '=') || image->env[i][0] == '=')
+			return sm_error__set(err, EINVAL, "%s: the image's Env entry '%.60s' is not NAME=VALUE; fix the image or override the command's environment with [run] env",
+					     config->rootfs_image, image->env[i]);
 		if (!env_has_name(config->env, config->env_count, image->env[i]))
 			machine->run_env[envc++] = image->env[i];
 	}
 	if (config->env_count > 0)
 		memcpy(machine->run_env + envc, config->env, config->env_count * sizeof(char *));
 	machine->run_cwd = config->cwd;
-	if (!machine->run_cwd && image && image->working_dir[0])
+	if (!machine->run_cwd && image && image->working_dir[0]) {
+		if (image->working_dir[0] != '/')
+			return sm_error__set(err, EINVAL, "%s: the image's WorkingDir '%.60s' is not absolute; set [run] cwd",
+					     config->rootfs_image, image->working_dir);
 		machine->run_cwd = image->working_dir;
+	}
 	return 0;
 }
 

@@ -60,6 +60,16 @@ run_capture "unknown device key" "$smcore" --config "$work/device-key.ini" -- /b
 check "unknown device key exits 2" [ "$status" -eq 2 ]
 check "unknown device key lists the plugin's keys" contains "$err" "$work/device-key.ini:3: device.disk0.size: unknown key for plugin dev-blk (its keys: path"
 
+printf '[machine]\nvcpus = 1\n\n[device.disk0]\nplugin = dev-blk\nreadonly = true\n' >"$work/device-nopath.ini"
+run_capture "device without path" "$smcore" --config "$work/device-nopath.ini" -- /bin/true
+check "device without path exits 2" [ "$status" -eq 2 ]
+check "device without path names the section's line" contains "$err" "$work/device-nopath.ini:4: device.disk0.path: missing"
+
+printf '[device.disk0]\nplugin = ../dev-blk\n' >"$work/device-plugin-path.ini"
+run_capture "device plugin given as a path" "$smcore" --config "$work/device-plugin-path.ini" -- /bin/true
+check "device plugin given as a path exits 2" [ "$status" -eq 2 ]
+check "device plugin given as a path is explained" contains "$err" "device.disk0.plugin: '../dev-blk' is a path"
+
 printf '[device.disk0]\nplugin = dev-blk\npath = missing.img\n' >"$work/device-path.ini"
 run_capture "missing disk image" "$smcore" --config "$work/device-path.ini" -- /bin/true
 check "missing disk image exits 2" [ "$status" -eq 2 ]
