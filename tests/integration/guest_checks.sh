@@ -6,11 +6,10 @@ set -euo pipefail
 # instead of the suite, and a process deadline above it, after which
 # run_capture shows where smcore waits. -v logs the steps of each run.
 #
-# Guests inside the emulated testbed have now and then stopped in early
-# boot, spinning in the guest kernel with interrupts off before any device
-# was touched (docs/testbed.md). A run that times out is therefore run once
-# more; its first output goes to standard error, so a hang that repeats
-# still fails its check.
+# Guests inside the emulated testbed have now and then hung, spinning in
+# the guest kernel with interrupts off (docs/testbed.md). A run that times
+# out is therefore run once more; its first output goes to standard error,
+# so a hang that repeats still fails its check.
 smcore_binary=$1
 smcore() {
 	local first status=0
