@@ -133,6 +133,11 @@ static int parse_args(int argc, char **argv, struct cli *cli)
 				return EXIT_FAILURE_RUNTIME;
 			break;
 		case 'o':
+			if (cli->output) {
+				fprintf(stderr, "smcore: --output given twice ('%s' and '%s'); give it once\n",
+					cli->output, optarg);
+				return EXIT_USAGE;
+			}
 			cli->output = optarg;
 			break;
 		case 'v':
@@ -277,6 +282,10 @@ static int import_image(struct cli *cli)
 	if (cli->image_action && strcmp(cli->image_action, "import") != 0) {
 		fprintf(stderr, "smcore: unknown image command '%s'; use 'smcore image import SRC'\n",
 			cli->image_action);
+		return EXIT_USAGE;
+	}
+	if (cli->options.config_path || cli->override_count > 0) {
+		fputs("smcore: image import takes no --config or --set; it reads only SRC\n", stderr);
 		return EXIT_USAGE;
 	}
 	if (!cli->image_action || !cli->image_source || cli->options.argc > 0 || (cli->output && !cli->output[0])) {

@@ -120,6 +120,13 @@ check "a stopped import says so" grep -q "the import was interrupted" "$work/sto
 check "a stopped import leaves nothing behind" [ -z "$(ls -A "$work/stopped")" ]
 check "a stopped import stops mksquashfs" [ -z "$(pgrep -f "$work/slow-bin/mksquashfs" || true)" ]
 
+run_capture "output twice" "$smcore" image import "$work/good.oci.tar" --output "$work/a" --output "$work/b"
+check "output twice exits 2" [ "$status" -eq 2 ]
+check "output twice names both" contains "$err" "--output given twice"
+run_capture "import with a config" "$smcore" image import "$work/good.oci.tar" --config "$work/x.ini"
+check "import with a config exits 2" [ "$status" -eq 2 ]
+check "import with a config is explained" contains "$err" "image import takes no --config"
+
 run_capture "no source" "$smcore" image import
 check "no source exits 2" [ "$status" -eq 2 ]
 check "no source shows the usage" contains "$err" "smcore image import SRC"
