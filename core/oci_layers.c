@@ -45,16 +45,31 @@ struct layer_apply {
 	struct sm_error *err;
 };
 
+/* Shorten a long entry name to its start and end, so the reason after it fits in the message. */
+static const char *short_name(const char *pathname, char *buf, size_t size)
+{
+	size_t len = strlen(pathname);
+
+	if (len < 200 || size < 200)
+		return pathname;
+	snprintf(buf, size, "%.90s...%s (%zu bytes)", pathname, pathname + len - 90, len);
+	return buf;
+}
+
 static int entry_error(struct layer_apply *apply, const char *pathname, int code, const char *problem)
 {
-	return sm_error__set(apply->err, code, "layer %s: entry %s: %s", apply->layer_name, pathname,
-			     problem);
+	char name[256];
+
+	return sm_error__set(apply->err, code, "layer %s: entry %s: %s", apply->layer_name,
+			     short_name(pathname, name, sizeof(name)), problem);
 }
 
 static int entry_errno(struct layer_apply *apply, const char *pathname, int code, const char *call)
 {
+	char name[256];
+
 	return sm_error__set(apply->err, code, "layer %s: entry %s: %s failed: %s", apply->layer_name,
-			     pathname, call, strerror(code));
+			     short_name(pathname, name, sizeof(name)), call, strerror(code));
 }
 
 /* Split `name` into components; rejects absolute paths and ".." components. */

@@ -220,6 +220,25 @@ static void absolute_path_rejected(void **state)
 	assert_outside_empty(fixture);
 }
 
+/* A very long entry name is shortened, so the reason still fits in the message. */
+static void long_entry_name_keeps_reason(void **state)
+{
+	struct fixture *fixture = *state;
+	struct sm_error err = { 0 };
+	char path[6001];
+	struct layer_entry entries[] = { { .path = path, .type = AE_IFREG, .data = "e" } };
+
+	for (size_t i = 0; i < 3000; i++)
+		memcpy(path + 2 * i, "d/", 2);
+	path[6000] = '\0';
+	path[5999] = 'f';
+	assert_true(apply(fixture, FILTER_NONE, entries, 1, &err) < 0);
+	assert_non_null(strstr(err.message, "d/d/d/"));
+	assert_non_null(strstr(err.message, "(6000 bytes)"));
+	assert_non_null(strstr(err.message, "too long"));
+	assert_outside_empty(fixture);
+}
+
 static void escaping_hard_link_rejected(void **state)
 {
 	struct fixture *fixture = *state;
@@ -443,6 +462,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(file_through_symlink_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(dot_dot_entry_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(absolute_path_rejected, setup, teardown),
+		cmocka_unit_test_setup_teardown(long_entry_name_keeps_reason, setup, teardown),
 		cmocka_unit_test_setup_teardown(escaping_hard_link_rejected, setup, teardown),
 		cmocka_unit_test_setup_teardown(gzip_layer, setup, teardown),
 		cmocka_unit_test_setup_teardown(zstd_layer, setup, teardown),
