@@ -48,13 +48,13 @@ struct config_file {
 struct config_value {
 	char *key;
 	char *value;
-	int line;         /* 0 when it came from --set */
+	int line;         /* 0 when it came from --set, -1 when smcore made it ([rootfs] disk) */
 };
 
 /* A raw [device.NAME] section, kept for the device plugin to validate. */
 struct config_section {
 	char *name;       /* NAME, without the "device." prefix */
-	int line;         /* line of the section header, 0 when created by --set */
+	int line;         /* line of the section header, 0 when created by --set, -1 when smcore made it */
 	size_t count;
 	struct config_value *values; /* in file order, then --set order */
 };

@@ -106,6 +106,10 @@ static int host_config_error(struct smcore_ctx *ctx, const char *key, const char
 	if (value && value->line > 0)
 		return host_error(ctx, EINVAL, "%s:%d: device.%s.%s: %s", ctx->config_path, value->line,
 				  ctx->section->name, key, message);
+	/* A value from --set is reported as the --set argument, as the config's own keys are. */
+	if (value && value->line == 0)
+		return host_error(ctx, EINVAL, "--set device.%s.%s=%s: device.%s.%s: %s", ctx->section->name, key,
+				  value->value, ctx->section->name, key, message);
 	/* A missing key is reported at its section's header. */
 	if (!value && ctx->section && ctx->section->line > 0)
 		return host_error(ctx, EINVAL, "%s:%d: device.%s.%s: %s", ctx->config_path, ctx->section->line,

@@ -177,10 +177,13 @@ static int prepare_root(struct smcore_machine *machine, struct sm_error *err)
 	}
 	log_info("machine", "root image %s: %s (sha256:%.12s)", machine->root.imported ? "imported" : "cached",
 		 machine->root.path, machine->root.config.manifest_digest);
-	values[0] = (struct config_value){ .key = strdup("plugin"), .value = strdup(ROOT_DEVICE_PLUGIN) };
-	values[1] = (struct config_value){ .key = strdup("path"), .value = strdup(machine->root.path) };
-	values[2] = (struct config_value){ .key = strdup("readonly"), .value = strdup("true") };
-	machine->root_section = (struct config_section){ .name = strdup("rootfs"), .count = 3, .values = values };
+	/* Line -1 marks values that smcore wrote itself, neither in the file nor from --set. */
+	values[0] = (struct config_value){ .key = strdup("plugin"), .value = strdup(ROOT_DEVICE_PLUGIN), .line = -1 };
+	values[1] = (struct config_value){ .key = strdup("path"), .value = strdup(machine->root.path), .line = -1 };
+	values[2] = (struct config_value){ .key = strdup("readonly"), .value = strdup("true"), .line = -1 };
+	machine->root_section = (struct config_section){
+		.name = strdup("rootfs"), .line = -1, .count = 3, .values = values,
+	};
 	for (size_t i = 0; i < 3; i++) {
 		if (!values[i].key || !values[i].value || !machine->root_section.name)
 			return sm_error__set(err, ENOMEM, "out of memory");

@@ -70,6 +70,11 @@ run_capture "device plugin given as a path" "$smcore" --config "$work/device-plu
 check "device plugin given as a path exits 2" [ "$status" -eq 2 ]
 check "device plugin given as a path is explained" contains "$err" "device.disk0.plugin: '../dev-blk' is a path"
 
+run_capture "device value from --set" "$smcore" --config "$work/device-nopath.ini" \
+	--set device.disk0.path=/dev/null --set device.disk0.readonly=maybe -- /bin/true
+check "device value from --set exits 2" [ "$status" -eq 2 ]
+check "device value from --set is named as --set" contains "$err" "--set device.disk0.readonly=maybe: device.disk0.readonly:"
+
 printf '[device.disk0]\nplugin = dev-blk\npath = missing.img\n' >"$work/device-path.ini"
 run_capture "missing disk image" "$smcore" --config "$work/device-path.ini" -- /bin/true
 check "missing disk image exits 2" [ "$status" -eq 2 ]
