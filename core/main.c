@@ -184,17 +184,23 @@ static int exit_status_for(const struct smcore_error *error)
 /* The signal that stopped the run; smcore then exits with 128 + its number, as shells do. */
 static int stop_signal;
 
-/* Stops the machine on SIGINT, SIGTERM or SIGHUP, which every other thread blocks. */
+/* Fill `signals` with the signals that stop smcore: SIGINT, SIGTERM and SIGHUP. */
+static void stop_signals(sigset_t *signals)
+{
+	sigemptyset(signals);
+	sigaddset(signals, SIGINT);
+	sigaddset(signals, SIGTERM);
+	sigaddset(signals, SIGHUP);
+}
+
+/* Stops the machine on a stop signal, which every other thread blocks. */
 static void *signal_thread(void *opaque)
 {
 	struct smcore_machine *machine = opaque;
 	sigset_t signals;
 	int signal_number;
 
-	sigemptyset(&signals);
-	sigaddset(&signals, SIGINT);
-	sigaddset(&signals, SIGTERM);
-	sigaddset(&signals, SIGHUP);
+	stop_signals(&signals);
 	if (sigwait(&signals, &signal_number) == 0) {
 		fprintf(stderr, "smcore: %s received, stopping\n", strsignal(signal_number));
 		__atomic_store_n(&stop_signal, signal_number, __ATOMIC_RELEASE);
@@ -210,10 +216,7 @@ static void watch_signals(struct smcore_machine *machine)
 	pthread_t watcher;
 	sigset_t signals;
 
-	sigemptyset(&signals);
-	sigaddset(&signals, SIGINT);
-	sigaddset(&signals, SIGTERM);
-	sigaddset(&signals, SIGHUP);
+	stop_signals(&signals);
 	pthread_sigmask(SIG_BLOCK, &signals, NULL);
 	if (pthread_create(&watcher, NULL, signal_thread, machine) == 0)
 		pthread_detach(watcher);
