@@ -99,9 +99,9 @@ static int set_features(void *opaque, uint64_t features)
 }
 
 /*
- * The MP table declares the device IRQs edge-triggered, so a rising level is
- * what the guest sees: one irqfd signal per rise is the same interrupt that
- * raising the line gives, without holding it.
+ * The MP table declares the device IRQs edge-triggered, so only a rising
+ * level reaches the guest. One irqfd signal per rise therefore gives the
+ * same interrupt as raising the line, without holding it.
  */
 static void set_irq(void *opaque, int level)
 {

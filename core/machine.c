@@ -44,7 +44,7 @@ struct smcore_machine {
 	/* Device plugins, realized before the VM exists; the VM takes each one as it attaches */
 	struct sm_device **devices;
 	size_t device_count;
-	/* What the init runs: [run] or the command line, else the image's config */
+	/* The init's command: from [run] or the command line, else from the image's config */
 	char **run_argv;
 	char **run_env;
 	const char *run_cwd;
@@ -212,10 +212,10 @@ static int env_has_name(char *const *env, size_t count, const char *entry)
 }
 
 /*
- * What the init runs. A command from [run] argv or after "--" replaces the
- * image's Entrypoint and Cmd; [run] env entries override the image's Env by
- * name; [run] cwd overrides its WorkingDir. The strings stay owned by the
- * config and the image.
+ * Compose the init's command. A command from [run] argv or after "--"
+ * replaces the image's Entrypoint and Cmd. [run] env entries override the
+ * image's Env by name, and [run] cwd overrides its WorkingDir. The strings
+ * stay owned by the config and the image.
  */
 static int compose_run(struct smcore_machine *machine, struct sm_error *err)
 {

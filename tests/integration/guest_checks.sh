@@ -8,8 +8,8 @@ set -euo pipefail
 #
 # Guests inside the emulated testbed have now and then hung, spinning in
 # the guest kernel with interrupts off (docs/testbed.md). A run that times
-# out is therefore run once more; its first output goes to standard error,
-# so a hang that repeats still fails its check.
+# out is therefore run once more. Its first output goes to standard error,
+# and a hang that repeats still fails its check.
 smcore_binary=$1
 smcore() {
 	local first status=0
