@@ -1402,6 +1402,17 @@ static void free_strings(char **strings, size_t count)
 	free(strings);
 }
 
+const struct config_value *config__section_value(const struct config_section *section, const char *key)
+{
+	const struct config_value *found = NULL;
+
+	for (size_t i = 0; section && i < section->count; i++) {
+		if (strcmp(section->values[i].key, key) == 0)
+			found = &section->values[i];
+	}
+	return found;
+}
+
 void config__free(struct machine_config *config)
 {
 	free(config->path);

@@ -106,6 +106,8 @@ int config__set_argv(struct machine_config *config, char *const *argv, size_t ar
 		     struct sm_error *err);
 /* Free everything `config` owns and zero it; a zeroed struct is allowed. */
 void config__free(struct machine_config *config);
+/* Return the last value of `key` in a device section, so --set wins over the file; NULL when unset. */
+const struct config_value *config__section_value(const struct config_section *section, const char *key);
 /* Parse a size such as 256M, 1G, 512MiB, 1048576 (bytes); returns 0 or -EINVAL. */
 int config__parse_size(const char *text, uint64_t *bytes);
 /* Return the "section.key" name of `key`, such as "machine.memory". */

@@ -140,16 +140,11 @@ static void notified(void *opaque, int fd, uint32_t events)
 
 const char *device__config_path(struct smcore_ctx *ctx, const char *key)
 {
+	const struct config_value *found = config__section_value(ctx->section, key);
+	const char *value = found ? found->value : NULL;
 	struct sm_device *device = ctx->device;
-	const char *value = NULL;
 	char *resolved, **paths;
 
-	if (!ctx->section)
-		return NULL;
-	for (size_t i = 0; i < ctx->section->count; i++) {
-		if (strcmp(ctx->section->values[i].key, key) == 0)
-			value = ctx->section->values[i].value;
-	}
 	if (!value || !device)
 		return value;
 	if (value[0] == '/' || !ctx->config_dir) {
@@ -189,17 +184,6 @@ void device__config_changed(struct smcore_ctx *ctx)
 }
 
 /* ---- Attaching --------------------------------------------------------- */
-
-static const struct config_value *find_key(const struct config_section *section, const char *key)
-{
-	const struct config_value *found = NULL;
-
-	for (size_t i = 0; i < section->count; i++) {
-		if (strcmp(section->values[i].key, key) == 0)
-			found = &section->values[i];
-	}
-	return found;
-}
 
 /* "FILE:LINE: " for a value, or "FILE: " when it came from --set. */
 static void origin(char *buf, size_t size, const char *config_path, int line)
@@ -242,7 +226,7 @@ static int load_plugin(struct sm_device *device, const struct plugin_search *sea
 		       const struct config_section *section, const char *config_path,
 		       struct sm_error *err)
 {
-	const struct config_value *plugin = find_key(section, "plugin");
+	const struct config_value *plugin = config__section_value(section, "plugin");
 	char where[PATH_MAX + 32];
 	int ret;
 

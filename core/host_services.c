@@ -73,30 +73,16 @@ static int host_timer_add(struct smcore_ctx *ctx, uint64_t ns, smcore_timer_call
 	return event_loop__timer(&ctx->vm->events, ns, cb, opaque);
 }
 
-static const struct config_value *find_value(const struct smcore_ctx *ctx, const char *key)
-{
-	const struct config_value *found = NULL;
-
-	if (!ctx->section)
-		return NULL;
-	/* The last assignment wins, so --set overrides the file. */
-	for (size_t i = 0; i < ctx->section->count; i++) {
-		if (strcmp(ctx->section->values[i].key, key) == 0)
-			found = &ctx->section->values[i];
-	}
-	return found;
-}
-
 static const char *host_config_get(struct smcore_ctx *ctx, const char *key)
 {
-	const struct config_value *value = find_value(ctx, key);
+	const struct config_value *value = config__section_value(ctx->section, key);
 
 	return value ? value->value : NULL;
 }
 
 static int host_config_error(struct smcore_ctx *ctx, const char *key, const char *fmt, ...)
 {
-	const struct config_value *value = find_value(ctx, key);
+	const struct config_value *value = config__section_value(ctx->section, key);
 	char message[512];
 	va_list args;
 
