@@ -68,12 +68,18 @@ static double elapsed_ms(const struct timespec *start)
 	return (double)(now.tv_sec - start->tv_sec) * 1e3 + (double)(now.tv_nsec - start->tv_nsec) / 1e6;
 }
 
+/* Count the VM's devices: the [rootfs] disk, if any, and the [device.NAME] sections. */
+static size_t device_total(const struct machine_config *config)
+{
+	return config->device_count + (config->rootfs_image ? 1 : 0);
+}
+
 /* Reject what the parser accepts but this version cannot run, with the config line. */
 static int check_supported(const struct machine_config *config, struct sm_error *err)
 {
 	static const char *const reserved[] = { "/init", "/dev/console", INITRAMFS_RUN_PATH };
 
-	size_t devices = config->device_count + (config->rootfs_image ? 1 : 0);
+	size_t devices = device_total(config);
 
 	if (devices > DEVICE_MAX_COUNT)
 		return sm_error__set(err, E2BIG,
@@ -441,7 +447,7 @@ static int probe_accelerator(struct sm_plugin *plugin, int use_cache, struct sm_
 static int create_devices(struct smcore_machine *machine, struct sm_error *err)
 {
 	const struct machine_config *config = &machine->config;
-	size_t total = config->device_count + (config->rootfs_image ? 1 : 0);
+	size_t total = device_total(config);
 	const struct config_section *section;
 	int ret;
 
@@ -703,7 +709,7 @@ SMCORE_API const char *smcore_machine_cmdline(struct smcore_machine *machine, ch
 	const char *extra = config->cmdline;
 
 	snprintf(buf, size, "%s", CORE_CMDLINE);
-	device__cmdline(config->device_count + (config->rootfs_image ? 1 : 0), buf, size);
+	device__cmdline(device_total(config), buf, size);
 	if (extra && strlen(buf) + 1 + strlen(extra) < size)
 		snprintf(buf + strlen(buf), size - strlen(buf), " %s", extra);
 	return buf;
