@@ -107,12 +107,12 @@ static void set_irq(void *opaque, int level)
 {
 	struct sm_device *device = opaque;
 	struct sm_vm *vm = device->vm;
-	uint64_t one = 1;
+	uint64_t increment = 1;
 	uint32_t irq = virtio_mmio__irq(device->transport);
 	int ret;
 
 	if (device->irq_fd >= 0) {
-		if (level && write(device->irq_fd, &one, sizeof(one)) != sizeof(one))
+		if (level && write(device->irq_fd, &increment, sizeof(increment)) != sizeof(increment))
 			log_error(device->ctx.name, "cannot signal the irqfd of IRQ %u: %s", irq, strerror(errno));
 		return;
 	}

@@ -27,8 +27,8 @@ uint64_t device__mmio_base(size_t index);
 uint32_t device__irq(size_t index);
 
 /*
- * Append " virtio_mmio.device=..." for `count` devices to `cmdline`, which
- * holds `size` bytes. Returns 0 or -ENOSPC.
+ * Append " virtio_mmio.device=..." for `count` devices to `cmdline`, a buffer
+ * of `size` bytes. Returns 0 or -ENOSPC.
  */
 int device__cmdline(size_t count, char *cmdline, size_t size);
 

@@ -20,7 +20,7 @@ struct initramfs_file {
 	const char *guest_path; /* absolute */
 };
 
-/* What the init runs, written to /smcore/run as KEY, VALUE pairs. */
+/* The init's command and root, written to /smcore/run as KEY, VALUE pairs. */
 struct initramfs_run {
 	char *const *argv;      /* NULL-terminated */
 	char *const *env;       /* NULL-terminated NAME=VALUE, or NULL */

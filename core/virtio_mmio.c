@@ -88,9 +88,9 @@ static void reset_queues(struct virtio_mmio *t)
 }
 
 /*
- * The first half of a reset, under the lock: the registers clear, and the
- * queues stop answering pops and pushes, so a device thread that is still
- * serving a request cannot touch the rings again.
+ * Begin a reset under the lock: clear the registers and mark every queue not
+ * ready. Pops and pushes then fail, so a device thread that is still serving
+ * a request cannot touch the rings again.
  */
 static void begin_reset(struct virtio_mmio *t)
 {
@@ -478,8 +478,8 @@ int virtio_mmio__pop(struct virtio_mmio *transport, uint16_t queue, struct smcor
 	was_broken = q->vq.broken;
 	ret = virtqueue__pop(&q->vq, transport->mem, chain, iov, max_iov, &err);
 	/*
-	 * An empty queue asks the driver to notify again (avail_event with event
-	 * index), then looks once more for a buffer that arrived meanwhile.
+	 * On an empty queue, request a notification from the driver (avail_event
+	 * with event index), then pop once more for a buffer that arrived meanwhile.
 	 */
 	if (ret == 0 && virtqueue__set_notify(&q->vq, transport->mem, true))
 		ret = virtqueue__pop(&q->vq, transport->mem, chain, iov, max_iov, &err);

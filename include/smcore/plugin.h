@@ -312,7 +312,7 @@ struct smcore_device_info {
 
 /*
  * A virtio device behind a virtio-mmio transport that the core owns. The core
- * parses the rings; the device sees only chains that host->queue_pop checked.
+ * parses the rings, and the device gets only chains that host->queue_pop checked.
  */
 struct smcore_device_ops {
 	/*

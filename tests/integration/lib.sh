@@ -8,7 +8,7 @@ checks=0
 RUN_DEADLINE=${RUN_DEADLINE:-0}
 
 # Print what the threads of process $1 are waiting on, and the kernel's last
-# messages, so a run that hangs says where.
+# messages, to show where a hung run stopped.
 show_hung_process() {
 	local pid=$1 task
 
